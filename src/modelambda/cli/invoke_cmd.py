@@ -1,0 +1,102 @@
+"""``modelambda invoke DIR (--data JSON | --event FILE)``: call the function once.
+
+For now the handler runs in this process from the service directory (a cold init, then the
+event), exactly the code that runs inside Lambda. The response payload goes to stdout as JSON,
+timings to stderr. A function error prints Lambda's error payload and exits 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+HELP = "invoke a function with an inference request or a raw Lambda event"
+EPILOG = """examples:
+  modelambda invoke examples/iris --data '{"instances": [[5.1, 3.5, 1.4, 0.2]]}'
+  modelambda invoke examples/iris --data @examples/iris/request.json
+  modelambda invoke examples/iris --event tests/events/function-url.json
+"""
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("invoke", help=HELP, description=HELP.capitalize() + ".", epilog=EPILOG,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("target", type=Path, metavar="DIR", help="the service directory")
+    what = p.add_mutually_exclusive_group(required=True)
+    what.add_argument("--data", metavar="JSON",
+                      help="the request as JSON, or @FILE to read it from a file (direct invoke)")
+    what.add_argument("--event", type=Path, metavar="FILE",
+                      help="a raw Lambda event as a JSON file (API Gateway, Function URL, ...)")
+    p.set_defaults(run=run)
+
+
+def _read_json(text: str, what: str) -> Any:
+    from modelambda.errors import UsageError
+
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise UsageError(f"{what} is not valid JSON: {exc}") from exc
+
+
+def load_payload(args: argparse.Namespace) -> Any:
+    from modelambda.errors import UsageError
+
+    if args.event is not None:
+        if not args.event.is_file():
+            raise UsageError(f"--event {args.event}: no such file")
+        return _read_json(args.event.read_text(encoding="utf-8"), f"--event {args.event}")
+    data: str = args.data
+    if data.startswith("@"):
+        file = Path(data[1:])
+        if not file.is_file():
+            raise UsageError(f"--data {data}: no such file")
+        return _read_json(file.read_text(encoding="utf-8"), f"--data {data}")
+    return _read_json(data, "--data")
+
+
+class _Context:
+    """The parts of Lambda's context object the runtime reads."""
+
+    def __init__(self, function_name: str) -> None:
+        import uuid
+
+        self.aws_request_id = str(uuid.uuid4())
+        self.function_name = function_name
+
+
+def run(args: argparse.Namespace) -> int:
+    from modelambda.runtime.app import App
+    from modelambda.runtime.errors import ModelambdaError
+    from modelambda.runtime.paths import Paths
+    from modelambda.spec import compile_runtime_config, load_spec
+
+    payload = load_payload(args)
+    spec = load_spec(args.target)
+
+    def to_stderr(line: str) -> None:
+        print(line, file=sys.stderr)
+
+    start = time.perf_counter()
+    app = App(compile_runtime_config(spec), Paths.from_environment(), log=to_stderr)
+    init_ms = (time.perf_counter() - start) * 1000
+    context = _Context(spec.service.name)
+    start = time.perf_counter()
+    try:
+        result = app.handle(payload, context)
+        failed = False
+    except ModelambdaError as exc:
+        result = {"errorMessage": str(exc), "errorType": exc.error_type,
+                  "requestId": context.aws_request_id,
+                  "stackTrace": traceback.format_tb(exc.__traceback__)}
+        failed = True
+    duration_ms = (time.perf_counter() - start) * 1000
+    print(json.dumps(result))
+    print(f"REPORT RequestId: {context.aws_request_id}\tDuration: {duration_ms:.2f} ms\t"
+          f"Init Duration: {init_ms:.2f} ms\t(in-process)", file=sys.stderr)
+    return 1 if failed else 0

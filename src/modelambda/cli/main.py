@@ -1,0 +1,49 @@
+"""Entry point: ``modelambda COMMAND ...``. Commands register their own arguments."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from modelambda import __version__
+from modelambda.cli import init_cmd, invoke_cmd
+
+COMMANDS = (init_cmd, invoke_cmd)
+
+EPILOG = """examples:
+  modelambda init my-service --model model.onnx
+  modelambda invoke examples/iris --data '{"instances": [[5.1, 3.5, 1.4, 0.2]]}'
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="modelambda",
+        description="Serve a trained model on AWS Lambda: one handler, six strategies.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"modelambda {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for command in COMMANDS:
+        command.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from modelambda.errors import ModelambdaError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.run(args))
+    except ModelambdaError as exc:
+        print(f"modelambda {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,60 @@
+"""AWS Lambda quotas and wire limits, as data, in one place.
+
+Every check in modelambda that compares against a Lambda limit reads it from here, so a
+changed quota is a one-line change. Sources: docs.aws.amazon.com/lambda/latest/dg/
+gettingstarted-limits.html (quotas), lambda-runtimes.html (runtimes), and
+../shared/LAMBDA_FACTS.md in this project's workspace, which cites them.
+
+Stdlib only: the in-function runtime imports this module.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+MB: Final = 1024 * 1024
+
+# Memory: 128 to 10240 MB in 1 MB steps; 1769 MB buys one full vCPU.
+MEMORY_MB_MIN: Final = 128
+MEMORY_MB_MAX: Final = 10240
+MEMORY_MB_PER_VCPU: Final = 1769
+
+# Timeout: 1 to 900 seconds.
+TIMEOUT_S_MIN: Final = 1
+TIMEOUT_S_MAX: Final = 900
+
+# /tmp (ephemeral storage): 512 to 10240 MB.
+EPHEMERAL_MB_MIN: Final = 512
+EPHEMERAL_MB_MAX: Final = 10240
+
+# Payloads: 6 MB each way for synchronous invokes, 1 MB for asynchronous (Event) ones.
+# The error text quotes 6291456 bytes.
+SYNC_PAYLOAD_BYTES: Final = 6291456
+ASYNC_PAYLOAD_BYTES: Final = 1 * MB
+
+# Deployment packages.
+ZIP_DIRECT_UPLOAD_BYTES: Final = 50 * MB  # bigger zips go through S3
+UNZIPPED_TOTAL_BYTES: Final = 262144000  # function + all layers, unzipped ("250 MB")
+LAYERS_MAX: Final = 5
+IMAGE_BYTES_MAX: Final = 10 * 1024 * MB  # 10 GB uncompressed
+
+# Environment variables: 4 KB in total.
+ENV_VARS_BYTES_MAX: Final = 4 * 1024
+
+# Init phase: 10 s on demand; past it, init is retried inside the first invoke.
+INIT_PHASE_S: Final = 10.0
+
+# Concurrency: the default account quota per region.
+DEFAULT_CONCURRENCY: Final = 1000
+
+# Function names: letters, digits, hyphens and underscores, at most 64 characters.
+FUNCTION_NAME_MAX: Final = 64
+
+# Python runtimes Lambda accepts for new functions (python3.10/3.11 deprecated 2026-06-30).
+PYTHON_RUNTIMES: Final = ("python3.12", "python3.13", "python3.14")
+DEFAULT_RUNTIME: Final = "python3.12"
+ARCHITECTURES: Final = ("x86_64", "arm64")
+
+# SnapStart for Python: 3.12 and later; not with EFS, provisioned concurrency or /tmp > 512 MB.
+SNAPSTART_RUNTIMES: Final = ("python3.12", "python3.13", "python3.14")
+SNAPSTART_EPHEMERAL_MB_MAX: Final = 512

@@ -1,0 +1,213 @@
+"""The model app: init once per environment (config, model, hooks), then serve events.
+
+``handler.handle`` is a thin module-level wrapper around one ``App``; tests and the in-process
+``modelambda invoke`` build an ``App`` directly.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from typing import Any
+
+from modelambda.runtime import contract, events, logs
+from modelambda.runtime.backends import load_backend_class
+from modelambda.runtime.config import RuntimeConfig, load_config
+from modelambda.runtime.errors import (
+    MethodNotAllowed,
+    MissingField,
+    ModelambdaError,
+    ModelError,
+    NotFound,
+    ShapeError,
+)
+from modelambda.runtime.integrity import verify_files
+from modelambda.runtime.paths import Paths
+from modelambda.runtime.pipeline import Pipeline
+from modelambda.runtime.sources import make_source
+
+_ms = 1000.0
+
+
+def _elapsed_ms(start: float) -> float:
+    return round((time.perf_counter() - start) * _ms, 3)
+
+
+class App:
+    def __init__(
+        self,
+        config: RuntimeConfig,
+        paths: Paths,
+        *,
+        log: logs.Writer = logs.stdout_writer,
+    ) -> None:
+        start = time.perf_counter()
+        self.config = config
+        self.log = log
+        self.model = config.model
+        # User code (hooks, python-backend classes) lives at the task root, as on Lambda.
+        code_root = config.code_root or str(paths.task_root)
+        if code_root not in sys.path:
+            sys.path.insert(0, code_root)
+        source = make_source(config.source, paths)
+        self.model_path = source.resolve()
+        if self.model.verify_checksums and self.model.files:
+            verify_files(self.model_path, self.model.files)
+        self.backend = load_backend_class(self.model.backend)(self.model.options)
+        self.backend.load(self.model_path)
+        self.specs = self.backend.inputs()
+        self.pipeline = Pipeline.load(config.pipeline, self.model_path)
+        self.invocations = 0
+        self.init_ms = _elapsed_ms(start)
+        self.log(logs.event_record("init", {
+            "function_name": config.function_name, "model_name": self.model.name,
+            "model_version": self.model.version, "framework": self.model.framework,
+            "source": config.source.get("kind"), "init_ms": self.init_ms,
+        }))
+
+    @classmethod
+    def from_environment(cls) -> App:
+        paths = Paths.from_environment()
+        return cls(load_config(paths), paths)
+
+    # --- serving ------------------------------------------------------------------------
+
+    def handle(self, event: Any, context: Any = None) -> Any:
+        start = time.perf_counter()
+        cold = self.invocations == 0
+        self.invocations += 1
+        kind = events.event_kind(event)
+        timing: dict[str, float] = {}
+        status, error_type, batch = 200, None, 0
+        try:
+            request = events.decode(event)
+            payload, batch = self._route(request, start, timing)
+        except ModelambdaError as exc:
+            status, error_type = exc.status, exc.error_type
+            if kind == events.DIRECT:
+                self._log(context, kind, cold, status, error_type, batch, timing)
+                raise  # awslambdaric reports the class name as errorType
+            payload = {"error": {"type": error_type, "message": str(exc)}}
+        encode_start = time.perf_counter()
+        try:
+            result = events.encode(kind, status, payload)
+        except ValueError as exc:  # NaN/inf in a prediction cannot be JSON
+            failure = ModelError(f"the model produced a value JSON cannot carry: {exc}")
+            if kind == events.DIRECT:
+                raise failure from exc
+            status, error_type = 500, failure.error_type
+            result = events.encode(kind, status, {"error": {"type": error_type,
+                                                            "message": str(failure)}})
+        timing["encode_ms"] = timing.get("encode_ms", 0.0) + _elapsed_ms(encode_start)
+        self._log(context, kind, cold, status, error_type, batch, timing)
+        return result
+
+    def _route(self, request: events.Request, start: float,
+               timing: dict[str, float]) -> tuple[Any, int]:
+        if request.kind != events.DIRECT:
+            if request.method in ("GET", "HEAD"):
+                return self._get(request.path), 0
+            if request.method != "POST":
+                raise MethodNotAllowed(f"{request.method} is not supported: POST a request, "
+                                       "or GET for the model's metadata")
+        body = request.body
+        if not isinstance(body, dict):
+            raise MissingField(
+                "the request must be a JSON object with 'instances' (or v2 'inputs'), got "
+                + ("an empty body" if body is None else type(body).__name__)
+            )
+        if "instances" in body:
+            return self._predict(body["instances"], start, timing)
+        if "inputs" in body:
+            return self._predict_v2(body, start, timing)
+        raise MissingField(
+            f"the request has no 'instances' (keys: {sorted(body)[:10]}); send "
+            '{"instances": [...]} with one element per row, or a v2 request with "inputs"'
+        )
+
+    def _get(self, path: str) -> dict[str, Any]:
+        path = path.rstrip("/")
+        if path in ("/v2/health/ready", "/v2/health/live"):
+            return {"ready": True}
+        if path in ("", f"/v2/models/{self.model.name}"):
+            return self.metadata()
+        raise NotFound(f"no resource at {path}; GET / for metadata, POST to infer")
+
+    def metadata(self) -> dict[str, Any]:
+        """The model's metadata in the v2 protocol's shape."""
+        def tensors(specs: Any) -> list[dict[str, Any]]:
+            return [{"name": s.name,
+                     "datatype": contract.NUMPY_TO_V2.get(s.dtype or "", "BYTES"),
+                     "shape": [-1 if d is None else d for d in (s.shape or ())]}
+                    for s in (specs or ())]
+        return {"name": self.model.name, "versions": [self.model.version],
+                "platform": self.model.framework, "inputs": tensors(self.specs),
+                "outputs": tensors(self.backend.outputs())}
+
+    def _inputs(self, prepared: Any, raw: bool) -> Any:
+        if self.specs is None:
+            return prepared
+        if raw:
+            return contract.instances_to_inputs(
+                prepared, self.specs, allow_nonfinite=self.model.allow_nonfinite)
+        return contract.prepared_to_inputs(
+            prepared, self.specs, allow_nonfinite=self.model.allow_nonfinite)
+
+    def _predict(self, instances: Any, start: float,
+                 timing: dict[str, float]) -> tuple[dict[str, Any], int]:
+        contract.check_batch(instances, self.model.max_batch)
+        if self.pipeline.preprocess is not None:
+            inputs = self._inputs(self.pipeline.run_preprocess(instances), raw=False)
+        else:
+            inputs = self._inputs(instances, raw=True)
+        timing["decode_ms"] = _elapsed_ms(start)
+        predict_start = time.perf_counter()
+        outputs = self.backend.predict(inputs)
+        timing["predict_ms"] = _elapsed_ms(predict_start)
+        encode_start = time.perf_counter()
+        if self.pipeline.postprocess is not None:
+            outputs = self.pipeline.run_postprocess(outputs)
+        predictions = contract.outputs_to_predictions(outputs, len(instances))
+        timing["encode_ms"] = _elapsed_ms(encode_start)
+        return {"predictions": predictions, "model_name": self.model.name,
+                "model_version": self.model.version}, len(instances)
+
+    def _predict_v2(self, body: dict[str, Any], start: float,
+                    timing: dict[str, float]) -> tuple[dict[str, Any], int]:
+        tensors = contract.v2_tensors(body)
+        first = next(iter(tensors.values()))
+        batch = int(first.shape[0]) if first.ndim else 1
+        if self.pipeline.preprocess is not None:
+            if len(tensors) != 1:
+                raise ShapeError("with a preprocess hook a v2 request carries one input tensor")
+            instances = contract.check_batch(first.tolist(), self.model.max_batch)
+            inputs = self._inputs(self.pipeline.run_preprocess(instances), raw=False)
+        else:
+            contract.check_batch(list(range(batch)), self.model.max_batch)
+            inputs = (contract.v2_to_inputs(tensors, self.specs,
+                                            allow_nonfinite=self.model.allow_nonfinite)
+                      if self.specs is not None else tensors)
+        timing["decode_ms"] = _elapsed_ms(start)
+        predict_start = time.perf_counter()
+        outputs = self.backend.predict(inputs)
+        timing["predict_ms"] = _elapsed_ms(predict_start)
+        encode_start = time.perf_counter()
+        if self.pipeline.postprocess is not None:
+            outputs = self.pipeline.run_postprocess(outputs)
+        response = contract.v2_response(outputs, self.model.name, self.model.version,
+                                        body.get("id"))
+        timing["encode_ms"] = _elapsed_ms(encode_start)
+        return response, batch
+
+    def _log(self, context: Any, kind: str, cold: bool, status: int, error_type: str | None,
+             batch: int, timing: dict[str, float]) -> None:
+        request_id = getattr(context, "aws_request_id", None) or os.urandom(8).hex()
+        self.log(logs.invocation_record({
+            "function_name": self.config.function_name, "request_id": request_id,
+            "model_name": self.model.name, "model_version": self.model.version,
+            "event": kind, "cold": cold, "cold_start": int(cold), "status": status,
+            "error_type": error_type, "batch_size": batch,
+            "decode_ms": timing.get("decode_ms", 0.0), "predict_ms": timing.get("predict_ms", 0.0),
+            "encode_ms": timing.get("encode_ms", 0.0),
+        }))

@@ -1,0 +1,70 @@
+"""The backend interface: how model bytes become predictions.
+
+A backend is found by framework name in the ``modelambda.backends`` entry-point group (the
+built-ins are registered there by modelambda's own ``pyproject.toml``, exactly as a plugin
+would register its own). The spec compiler resolves the name to ``module:Class`` at build time
+so that a cold start imports the backend directly, without scanning installed packages.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """One model input or output: its name, numpy dtype name and shape (None = any size)."""
+
+    name: str
+    dtype: str | None  # numpy dtype name ("float32", "int64", "str") or None when unknown
+    shape: tuple[int | None, ...] | None  # batch dimension first; None when unknown
+
+    def describe(self) -> str:
+        dims = "?" if self.shape is None else "[" + ", ".join(
+            "N" if d is None else str(d) for d in self.shape
+        ) + "]"
+        return f"{self.name}: {self.dtype or 'any'} {dims}"
+
+
+class Backend(ABC):
+    """Loads a model once per environment and runs it on decoded batches."""
+
+    #: The framework name this backend serves (``[model] framework``).
+    framework: str = ""
+    #: Option keys this backend understands in ``[model.options]``.
+    option_keys: frozenset[str] = frozenset()
+
+    def __init__(self, options: Mapping[str, Any] | None = None) -> None:
+        self.options = dict(options or {})
+        unknown = set(self.options) - self.option_keys
+        if unknown:
+            from modelambda.runtime.errors import ConfigError
+
+            raise ConfigError(
+                f"[model.options] has unknown key(s) {sorted(unknown)} for framework "
+                f"{self.framework!r}; allowed: {sorted(self.option_keys) or 'none'}"
+            )
+
+    @abstractmethod
+    def load(self, path: Path) -> None:
+        """Load the model from ``path`` (a file or a directory)."""
+
+    def inputs(self) -> Sequence[TensorSpec] | None:
+        """The model's inputs, or None when the model takes Python objects as they come."""
+        return None
+
+    def outputs(self) -> Sequence[TensorSpec] | None:
+        return None
+
+    @abstractmethod
+    def predict(self, inputs: Any) -> Any:
+        """Run the model.
+
+        ``inputs`` is ``{input name: numpy array}`` when ``inputs()`` describes tensors, else
+        whatever the request (or the preprocess hook) produced. Return ``{output name: array}``
+        or a sequence with one prediction per batch row.
+        """

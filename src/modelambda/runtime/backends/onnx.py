@@ -1,0 +1,96 @@
+"""ONNX models through onnxruntime (CPU)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from modelambda.runtime.backends.base import Backend, TensorSpec
+from modelambda.runtime.errors import ConfigError, ModelError, ModelLoadError
+
+# ONNX tensor element types -> numpy dtype names.
+_ONNX_DTYPES = {
+    "tensor(float)": "float32",
+    "tensor(double)": "float64",
+    "tensor(float16)": "float16",
+    "tensor(int64)": "int64",
+    "tensor(int32)": "int32",
+    "tensor(int16)": "int16",
+    "tensor(int8)": "int8",
+    "tensor(uint8)": "uint8",
+    "tensor(uint16)": "uint16",
+    "tensor(uint32)": "uint32",
+    "tensor(uint64)": "uint64",
+    "tensor(bool)": "bool",
+    "tensor(string)": "str",
+}
+
+_OPT_LEVELS = ("disable", "basic", "extended", "all")
+
+
+def find_onnx_file(path: Path) -> Path:
+    """A model path may be the .onnx file or a directory holding exactly one."""
+    if path.is_file():
+        return path
+    found = sorted(path.glob("*.onnx"))
+    if len(found) != 1:
+        raise ModelLoadError(
+            f"{path} must hold exactly one .onnx file, found {len(found)}"
+            + (f" ({', '.join(p.name for p in found)})" if found else "")
+            + "; point [model] path at the file itself"
+        )
+    return found[0]
+
+
+def _spec(arg: Any) -> TensorSpec:
+    shape = tuple(d if isinstance(d, int) and d >= 0 else None for d in (arg.shape or ()))
+    return TensorSpec(arg.name, _ONNX_DTYPES.get(arg.type), shape)
+
+
+class OnnxBackend(Backend):
+    framework = "onnx"
+    option_keys = frozenset({"intra_op_threads", "inter_op_threads", "graph_optimization"})
+
+    def load(self, path: Path) -> None:
+        import onnxruntime as ort  # deferred: only functions that serve ONNX pay for it
+
+        opts = ort.SessionOptions()
+        if "intra_op_threads" in self.options:
+            opts.intra_op_num_threads = int(self.options["intra_op_threads"])
+        if "inter_op_threads" in self.options:
+            opts.inter_op_num_threads = int(self.options["inter_op_threads"])
+        level = self.options.get("graph_optimization")
+        if level is not None:
+            if level not in _OPT_LEVELS:
+                raise ConfigError(
+                    f"[model.options] graph_optimization = {level!r}; allowed: {_OPT_LEVELS}"
+                )
+            opts.graph_optimization_level = getattr(
+                ort.GraphOptimizationLevel,
+                {"disable": "ORT_DISABLE_ALL", "basic": "ORT_ENABLE_BASIC",
+                 "extended": "ORT_ENABLE_EXTENDED", "all": "ORT_ENABLE_ALL"}[level],
+            )
+        file = find_onnx_file(path)
+        try:
+            self.session = ort.InferenceSession(
+                str(file), sess_options=opts, providers=["CPUExecutionProvider"]
+            )
+        except Exception as exc:  # onnxruntime raises its own untyped errors
+            raise ModelLoadError(f"{file} is not a loadable ONNX model: {exc}") from exc
+        self._inputs = [_spec(a) for a in self.session.get_inputs()]
+        self._outputs = [_spec(a) for a in self.session.get_outputs()]
+        self._output_names = [o.name for o in self._outputs]
+
+    def inputs(self) -> Sequence[TensorSpec]:
+        return self._inputs
+
+    def outputs(self) -> Sequence[TensorSpec]:
+        return self._outputs
+
+    def predict(self, inputs: Any) -> Any:
+        try:
+            results = self.session.run(self._output_names, inputs)
+        except Exception as exc:
+            raise ModelError(f"onnxruntime failed: {exc}") from exc
+        return dict(zip(self._output_names, results, strict=True))

@@ -1,0 +1,45 @@
+"""Model sources: where a strategy's model bytes come from, resolved to a local path.
+
+One module per kind. Built-ins are looked up in ``SOURCES`` by strategy kind and imported only
+when used, so a bundle function never imports the S3 fetcher. ``s3`` and ``endpoint`` are the
+seam for the remote sources (the S3 model store and remote inference endpoints).
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Mapping
+from typing import Any
+
+from modelambda.runtime.errors import ConfigError
+from modelambda.runtime.paths import Paths
+from modelambda.runtime.sources.base import ModelSource
+
+SOURCES: dict[str, str] = {
+    "local": "modelambda.runtime.sources.local:InPlaceSource",
+    "bundle": "modelambda.runtime.sources.local:BundleSource",
+    "layer": "modelambda.runtime.sources.local:LayerSource",
+    "image": "modelambda.runtime.sources.local:ImageSource",
+    "efs": "modelambda.runtime.sources.local:EfsSource",
+}
+
+# Strategies whose sources are not built yet; named so the error says so plainly.
+PLANNED = ("s3", "endpoint")
+
+
+def make_source(settings: Mapping[str, Any], paths: Paths) -> ModelSource:
+    kind = settings.get("kind")
+    target = SOURCES.get(str(kind))
+    if target is None:
+        if kind in PLANNED:
+            raise ConfigError(
+                f"model source {kind!r} is not available in this version of modelambda yet; "
+                f"use one of: {', '.join(SOURCES)}"
+            )
+        raise ConfigError(f"unknown model source {kind!r}; known: {', '.join(SOURCES)}")
+    module, _, name = target.partition(":")
+    cls: type[ModelSource] = getattr(importlib.import_module(module), name)
+    return cls(settings, paths)
+
+
+__all__ = ["PLANNED", "SOURCES", "ModelSource", "make_source"]

@@ -1,0 +1,188 @@
+"""``modelambda init``: write a commented ``modelambda.toml`` and a ``request.json`` for a model.
+
+The framework is guessed from the file; input names, dtypes and shapes are read from the model
+where the format allows (ONNX: from the graph; skops: the estimator's feature count), and the
+example request is built from them.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from modelambda import limits
+from modelambda.errors import UsageError
+from modelambda.runtime.backends.base import TensorSpec
+from modelambda.spec import SPEC_FILE, SUFFIX_FRAMEWORKS
+
+
+@dataclass
+class Scaffolded:
+    files: list[Path] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def _function_name(directory: Path) -> str:
+    name = re.sub(r"[^A-Za-z0-9_-]+", "-", directory.resolve().name).strip("-")
+    return (name or "model")[: limits.FUNCTION_NAME_MAX]
+
+
+def _untrusted_skops_types(model: Path) -> list[str]:
+    try:
+        import skops.io as sio
+    except ImportError:
+        return []
+    try:
+        return list(sio.get_untrusted_types(file=model))
+    except Exception:  # not a skops file: the backend says so when it loads it
+        return []
+
+
+def _read_inputs(model: Path, framework: str, notes: list[str]) -> list[TensorSpec] | None:
+    """Ask the model for its inputs; None (with a note) when the format or install can't say."""
+    try:
+        if framework == "onnx":
+            from modelambda.runtime.backends.onnx import OnnxBackend
+
+            onnx_backend = OnnxBackend()
+            onnx_backend.load(model)
+            return list(onnx_backend.inputs())
+        if framework == "sklearn" and model.suffix == ".skops" and not _untrusted_skops_types(
+                model):
+            from modelambda.runtime.backends.sklearn import SklearnBackend
+
+            sk_backend = SklearnBackend()
+            sk_backend.load(model)
+            return list(sk_backend.inputs())
+    except ImportError as exc:
+        notes.append(f"could not read the model's inputs ({exc}); install modelambda[{framework}]")
+    except Exception as exc:  # a model we cannot load is reported, the spec is still written
+        notes.append(f"could not read the model's inputs: {exc}")
+    return None
+
+
+def _example_value(spec: TensorSpec) -> Any:
+    if spec.dtype == "str":
+        return "hello world"
+    dims = [d if d is not None else 1 for d in (spec.shape or (None, 1))[1:]]
+    value: Any = 0 if spec.dtype and spec.dtype[0] in "iu" else 0.0
+    for size in reversed(dims):
+        value = [value] * size
+    return value
+
+
+def example_request(inputs: list[TensorSpec] | None) -> dict[str, Any]:
+    if not inputs:
+        return {"instances": ["replace with one instance per row"]}
+    if len(inputs) == 1:
+        return {"instances": [_example_value(inputs[0])]}
+    return {"instances": [{s.name: _example_value(s) for s in inputs}]}
+
+
+def render_spec(name: str, model_rel: str, framework: str,
+                inputs: list[TensorSpec] | None, untrusted: list[str] | None = None) -> str:
+    lines = [
+        f"# modelambda service spec for {model_rel}, written by `modelambda init`.",
+        "# Every key is checked: unknown keys and out-of-range values are errors.",
+        "",
+        "[service]",
+        f'name = "{name}"              # the function name: letters, digits, - and _, max 64',
+        f'runtime = "{limits.DEFAULT_RUNTIME}"       # {", ".join(limits.PYTHON_RUNTIMES)}',
+        'architecture = "x86_64"      # or "arm64"',
+        "memory_mb = 1024             # 128..10240; 1769 MB = one full vCPU",
+        "timeout_s = 30               # 1..900",
+        "ephemeral_storage_mb = 512   # /tmp size, 512..10240",
+        "# reserved_concurrency = 10  # at most this many environments at once, then 429",
+        "# snapstart = false          # pre-initialised environments (not with EFS)",
+        "",
+        "[model]",
+        f'path = "{model_rel}"',
+        f'framework = "{framework}"          # onnx | sklearn | python (xgboost, lightgbm, '
+        "tflite: named, no backend yet)",
+        '# name = "..."               # default: the service name',
+        "# version = \"1\"              # default: a hash of the model files",
+        "# max_batch = 1024           # instances per request",
+        "# allow_nonfinite = false    # accept NaN/inf inputs (for models that handle them)",
+    ]
+    if framework == "sklearn" and Path(model_rel).suffix in (".pkl", ".pickle", ".joblib"):
+        lines += [
+            "# This is a pickle: loading one runs any code inside it. Prefer skops or ONNX;",
+            "# set this only for a file you made yourself:",
+            "# trust_pickle = true",
+        ]
+    if framework == "python":
+        lines.append('class = "model:Model"        # your class with load(path) and predict(batch)')
+    if inputs:
+        lines.append("# The model's inputs, as read from it:")
+        lines += [f"#   {s.describe()}" for s in inputs]
+        if len(inputs) > 1:
+            lines.append("# Each instance is an object keyed by these input names.")
+    if untrusted:
+        lines += [
+            "",
+            "# skops does not trust these types by default. Review them; if you trust the file,",
+            "# uncomment the next two lines to allow them when loading:",
+            "# [model.options]",
+            f"# trusted_types = {json.dumps(untrusted)}",
+        ]
+    lines += [
+        "",
+        "# [pipeline]                 # optional hooks in your own modules",
+        '# setup = "pipeline:setup"               # setup(model_path), once per environment',
+        '# preprocess = "pipeline:preprocess"     # instances -> model inputs',
+        '# postprocess = "pipeline:postprocess"   # model outputs -> predictions',
+        "",
+        "[strategy]",
+        'kind = "bundle"              # bundle | layer | image | s3 | endpoint | efs',
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def scaffold(directory: Path, model: Path, *, name: str | None = None,
+             framework: str | None = None, force: bool = False) -> Scaffolded:
+    result = Scaffolded()
+    if not model.exists():
+        raise UsageError(f"--model {model}: no such file or directory")
+    spec_file = directory / SPEC_FILE
+    if spec_file.exists() and not force:
+        raise UsageError(f"{spec_file} exists; pass --force to overwrite it")
+    framework = framework or SUFFIX_FRAMEWORKS.get(model.suffix)
+    if framework is None:
+        raise UsageError(
+            f"cannot tell the framework of {model.name} from its suffix; pass --framework "
+            "(onnx, sklearn or python)"
+        )
+    if name is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", name):
+        raise UsageError(f"--name {name!r}: letters, digits, '-' and '_', at most 64 characters")
+    directory.mkdir(parents=True, exist_ok=True)
+    try:
+        model_rel = model.resolve().relative_to(directory.resolve()).as_posix()
+    except ValueError:  # outside the service dir: copy it in
+        target = directory / model.name
+        if model.is_dir():
+            shutil.copytree(model, target, dirs_exist_ok=True)
+        else:
+            shutil.copy2(model, target)
+        model_rel = model.name
+        result.files.append(target)
+    untrusted = _untrusted_skops_types(directory / model_rel) if framework == "sklearn" else []
+    if untrusted:
+        result.notes.append(f"skops does not trust {untrusted} by default: review them and "
+                            "uncomment trusted_types in the spec if you trust the file")
+    inputs = _read_inputs(directory / model_rel, framework, result.notes)
+    spec_file.write_text(render_spec(name or _function_name(directory), model_rel, framework,
+                                     inputs, untrusted), encoding="utf-8")
+    result.files.append(spec_file)
+    request = directory / "request.json"
+    if not request.exists() or force:
+        request.write_text(json.dumps(example_request(inputs)) + "\n", encoding="utf-8")
+        result.files.append(request)
+    if framework == "sklearn" and model.suffix in (".pkl", ".pickle", ".joblib"):
+        result.notes.append("the model is a pickle: convert it to skops or ONNX, or set "
+                            "trust_pickle = true in [model] if you made it yourself")
+    return result
