@@ -220,6 +220,7 @@ def _model(data: Any, root: Path, service_name: str, problems: _Problems) -> Mod
     t = _Table("model", data, problems)
     path = t.string("path", allowed="the model file or directory, relative to the service dir")
     frameworks = tuple(sorted(set(backends.KNOWN_FRAMEWORKS) | set(backends.registered())))
+    guessed = SUFFIX_FRAMEWORKS.get(PurePosixPath(path or "").suffix, _MISSING)
     if path is not None:
         rel = PurePosixPath(path)
         if rel.is_absolute() or ".." in rel.parts:
@@ -227,7 +228,6 @@ def _model(data: Any, root: Path, service_name: str, problems: _Problems) -> Mod
             path = None
         elif not (root / path).exists():
             problems.add("model", "path", path, f"no such file or directory in {root}")
-    guessed = SUFFIX_FRAMEWORKS.get(PurePosixPath(path or "").suffix, _MISSING)
     framework = t.string("framework", guessed, choices=frameworks)
     if framework is not None and framework not in backends.registered():
         problems.add("model", "framework", framework,
@@ -339,7 +339,8 @@ def parse_spec(root: Path, data: Mapping[str, Any]) -> ServiceSpec:
     for key in sorted(set(data) - sections):
         close = difflib.get_close_matches(key, sorted(sections), n=1)
         hint = f" (did you mean [{close[0]}]?)" if close else ""
-        problems.items.append(f"[{key}]: unknown section{hint}; known: {', '.join(sorted(sections))}")
+        known = ", ".join(sorted(sections))
+        problems.items.append(f"[{key}]: unknown section{hint}; known: {known}")
     if "model" not in data:
         problems.items.append("[model]: required section (path = the model file)")
     service = _service(data.get("service", {}), root, problems)

@@ -92,7 +92,7 @@ def to_tensor(
                 f"{where}: input {spec.name!r} takes instances of shape {_dims(expected)}, "
                 f"got {list(got)}{hint}"
             )
-    return arr
+    return arr  # type: ignore[no-any-return]
 
 
 def _convert_dtype(arr: np.ndarray, spec: TensorSpec, allow_nonfinite: bool, where: str) -> Any:
@@ -191,7 +191,7 @@ def outputs_to_predictions(outputs: Any, batch: int) -> list[Any]:
                     f"model output {name!r} does not have one row per instance ({batch})"
                 )
         if len(columns) == 1:
-            return next(iter(columns.values()))  # type: ignore[no-any-return]
+            return next(iter(columns.values()))
         names = list(columns)
         return [dict(zip(names, row, strict=True)) for row in zip(*columns.values(), strict=True)]
     predictions = _as_list(outputs)

@@ -1,0 +1,72 @@
+"""The MiniLM example reproduces sentence-transformers' embeddings, truncation included."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+from tokenizers import Tokenizer
+
+from modelambda.runtime import InvalidInput
+from modelambda.runtime.app import App
+from tests.conftest import SHARED_MINILM
+
+
+def test_reproduces_reference_embeddings(minilm_app: App) -> None:
+    texts = json.loads((SHARED_MINILM / "reference_texts.json").read_text())["texts"]
+    expected = np.load(SHARED_MINILM / "reference_embeddings.npy")
+
+    result = minilm_app.handle({"instances": texts})
+
+    got = np.array(result["predictions"], dtype=np.float32)
+    assert got.shape == expected.shape == (len(texts), 384)
+    assert np.abs(got - expected).max() < 1e-5
+    assert result["model_name"] == "all-MiniLM-L6-v2"
+
+
+def test_each_text_alone_matches_the_batch(minilm_app: App) -> None:
+    # Padding to the longest text in a batch must not change any embedding.
+    texts = json.loads((SHARED_MINILM / "reference_texts.json").read_text())["texts"]
+    batch = np.array(minilm_app.handle({"instances": texts})["predictions"])
+    for i, text in enumerate(texts):
+        alone = np.array(minilm_app.handle({"instances": [text]})["predictions"][0])
+        assert np.abs(alone - batch[i]).max() < 1e-5
+
+
+def test_long_text_is_truncated_to_256_tokens_like_sentence_transformers(
+    minilm_app: App,
+) -> None:
+    # GIVEN a text of about 400 word tokens
+    words = [f"word{i % 50}" for i in range(400)]
+    long_text = " ".join(words)
+    # sentence-transformers keeps [CLS] + the first 254 tokens + [SEP] (max_seq_length 256).
+    raw = Tokenizer.from_file(str(SHARED_MINILM / "tokenizer.json"))
+    raw.no_padding()
+    raw.no_truncation()
+    ids = raw.encode(long_text).ids
+    assert len(ids) > 300
+    cls_id, sep_id = ids[0], ids[-1]
+    truncated = np.array([[cls_id, *ids[1:255], sep_id]], dtype=np.int64)
+    assert truncated.shape == (1, 256)
+    session = ort.InferenceSession(str(SHARED_MINILM / "model.onnx"),
+                                   providers=["CPUExecutionProvider"])
+    (expected,) = session.run(None, {"input_ids": truncated,
+                                     "attention_mask": np.ones_like(truncated)})
+
+    # WHEN the function embeds it
+    got = np.array(minilm_app.handle({"instances": [long_text]})["predictions"][0])
+
+    # THEN it equals the embedding of the first 256 tokens, and text past them is ignored
+    assert np.abs(got - expected[0]).max() < 1e-5
+    longer = np.array(
+        minilm_app.handle({"instances": [long_text + " completely different tail"]})
+        ["predictions"][0])
+    assert np.abs(longer - got).max() < 1e-6
+
+
+def test_non_text_instance_is_a_client_error(minilm_app: App) -> None:
+    with pytest.raises(InvalidInput, match="instance 1 is int"):
+        minilm_app.handle({"instances": ["fine", 42]})
+    assert len(minilm_app.handle({"instances": ["still works"]})["predictions"][0]) == 384

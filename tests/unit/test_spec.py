@@ -1,0 +1,170 @@
+"""The service spec: every value checked, every problem named with file, key, value, allowed."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from modelambda.errors import SpecError
+from modelambda.spec import compile_runtime_config, load_spec
+from tests.conftest import IRIS
+
+MINIMAL = """
+[service]
+name = "svc"
+
+[model]
+path = "model.onnx"
+"""
+
+
+def service(tmp_path: Path, toml: str) -> Path:
+    root = tmp_path / "svc"
+    root.mkdir(exist_ok=True)
+    shutil.copy(IRIS / "model.onnx", root / "model.onnx")
+    (root / "modelambda.toml").write_text(toml)
+    return root
+
+
+def problems(tmp_path: Path, toml: str) -> list[str]:
+    with pytest.raises(SpecError) as info:
+        load_spec(service(tmp_path, toml))
+    assert str(info.value).startswith(str(tmp_path / "svc" / "modelambda.toml"))
+    return info.value.problems
+
+
+def test_minimal_spec_gets_defaults(tmp_path: Path) -> None:
+    spec = load_spec(service(tmp_path, MINIMAL))
+    assert spec.service.runtime == "python3.12"
+    assert spec.service.memory_mb == 1024
+    assert spec.model.framework == "onnx"  # guessed from the suffix
+    assert spec.model.name == "svc"
+    assert spec.strategy.kind == "bundle"
+
+
+def test_unknown_key_is_named_with_a_suggestion(tmp_path: Path) -> None:
+    toml = MINIMAL.replace('name = "svc"', 'name = "svc"\nmemroy_mb = 512')
+    (problem,) = problems(tmp_path, toml)
+    assert "[service] memroy_mb = 512" in problem
+    assert "did you mean 'memory_mb'" in problem
+
+
+@pytest.mark.parametrize("value", [64, 10241, "512", 1.5, True])
+def test_memory_out_of_range_or_wrong_type(tmp_path: Path, value: object) -> None:
+    toml_value = f'"{value}"' if isinstance(value, str) else str(value).lower()
+    (problem,) = problems(tmp_path, MINIMAL.replace('name = "svc"',
+                                                    f'name = "svc"\nmemory_mb = {toml_value}'))
+    assert problem.startswith("[service] memory_mb = ")
+    assert "from 128 to 10240" in problem
+
+
+def test_missing_model_file(tmp_path: Path) -> None:
+    (problem,) = problems(tmp_path, MINIMAL.replace("model.onnx", "nope.onnx"))
+    assert "[model] path = 'nope.onnx'" in problem and "no such file" in problem
+
+
+def test_unknown_framework_lists_the_known_ones(tmp_path: Path) -> None:
+    (problem,) = problems(tmp_path, MINIMAL + 'framework = "pytorch"\n')
+    assert "[model] framework = 'pytorch'" in problem
+    assert "onnx" in problem and "sklearn" in problem
+
+
+def test_known_framework_without_backend(tmp_path: Path) -> None:
+    (problem,) = problems(tmp_path, MINIMAL + 'framework = "xgboost"\n')
+    assert "no backend" in problem and "available: onnx, python, sklearn" in problem
+
+
+def test_model_path_cannot_escape_the_service_dir(tmp_path: Path) -> None:
+    (problem,) = problems(tmp_path, MINIMAL.replace('"model.onnx"', '"../model.onnx"'))
+    assert "without '..'" in problem
+
+
+def test_all_problems_are_reported_at_once(tmp_path: Path) -> None:
+    found = problems(tmp_path, """
+[service]
+name = "bad name!"
+timeout_s = 0
+architecture = "sparc"
+
+[model]
+path = "model.onnx"
+
+[strategy]
+kind = "ftp"
+
+[extra]
+""")
+    text = "\n".join(found)
+    for needle in ("[service] name = 'bad name!'", "[service] timeout_s = 0",
+                   "[service] architecture = 'sparc'", "[strategy] kind = 'ftp'",
+                   "[extra]: unknown section"):
+        assert needle in text
+    assert len(found) == 5
+
+
+def test_invalid_toml_names_the_line(tmp_path: Path) -> None:
+    (problem,) = problems(tmp_path, "[service\nname = 1")
+    assert "not valid TOML" in problem and "line 1" in problem
+
+
+def test_missing_spec_file_says_how_to_make_one(tmp_path: Path) -> None:
+    with pytest.raises(SpecError, match="modelambda init"):
+        load_spec(tmp_path)
+
+
+def test_hook_module_must_exist(tmp_path: Path) -> None:
+    (problem,) = problems(tmp_path, MINIMAL + '\n[pipeline]\npreprocess = "nowhere:prep"\n')
+    assert "[pipeline] preprocess = 'nowhere:prep'" in problem and "nowhere.py" in problem
+
+
+def test_hook_reference_must_be_module_colon_function(tmp_path: Path) -> None:
+    (problem,) = problems(tmp_path, MINIMAL + '\n[pipeline]\npreprocess = "justaname"\n')
+    assert "'module:function'" in problem
+
+
+def test_strategy_keys_are_per_kind(tmp_path: Path) -> None:
+    found = problems(tmp_path, MINIMAL + '\n[strategy]\nkind = "s3"\nmount_path = "/mnt/x"\n')
+    text = "\n".join(found)
+    assert "[strategy] bucket (missing): required" in text
+    assert "[strategy] mount_path = '/mnt/x': unknown key" in text
+
+
+def test_efs_mount_path_must_be_under_mnt(tmp_path: Path) -> None:
+    (problem,) = problems(tmp_path, MINIMAL + '\n[strategy]\nkind = "efs"\nmount_path = "/data"\n')
+    assert "/mnt/NAME" in problem
+
+
+def test_snapstart_is_refused_with_efs_and_big_tmp(tmp_path: Path) -> None:
+    found = problems(tmp_path, MINIMAL.replace(
+        'name = "svc"', 'name = "svc"\nsnapstart = true\nephemeral_storage_mb = 1024'
+    ) + '\n[strategy]\nkind = "efs"\n')
+    text = "\n".join(found)
+    assert "no SnapStart with EFS" in text and "ephemeral_storage_mb > 512" in text
+
+
+def test_python_framework_needs_a_class(tmp_path: Path) -> None:
+    (problem,) = problems(tmp_path, MINIMAL + 'framework = "python"\n')
+    assert "[model] class (missing)" in problem
+
+
+def test_compiled_config_round_trips_and_versions_by_hash(tmp_path: Path) -> None:
+    spec = load_spec(IRIS)
+    config = compile_runtime_config(spec)
+    assert config.model.backend == "modelambda.runtime.backends.onnx:OnnxBackend"
+    assert list(config.model.files) == ["model.onnx"]
+    assert len(config.model.version) == 12
+    assert config.model.verify_checksums is False  # bundle: the artifact is checked by Lambda
+    from modelambda.runtime.config import RuntimeConfig
+
+    assert RuntimeConfig.from_dict(config.to_dict()) == config
+    # The same bytes give the same version; other bytes another.
+    copy = service(tmp_path, MINIMAL)
+    assert compile_runtime_config(load_spec(copy)).model.version == config.model.version
+    (copy / "model.onnx").write_bytes((copy / "model.onnx").read_bytes() + b"\0")
+    assert compile_runtime_config(load_spec(copy)).model.version != config.model.version
+
+
+def test_example_specs_are_valid() -> None:
+    assert load_spec(IRIS).service.name == "iris"
