@@ -22,14 +22,14 @@ DEFAULT_MAX_SEQ_LENGTH = 256
 _tokenizer: Tokenizer | None = None
 
 
-def setup(model_path: Path) -> None:
+def setup(model_path: str) -> None:
     """Load the tokenizer that lives beside the model, once per environment."""
     global _tokenizer
     max_len = DEFAULT_MAX_SEQ_LENGTH
-    config = model_path / "sentence_bert_config.json"
+    config = Path(model_path) / "sentence_bert_config.json"
     if config.is_file():
         max_len = int(json.loads(config.read_text())["max_seq_length"])
-    tokenizer = Tokenizer.from_file(str(model_path / "tokenizer.json"))
+    tokenizer = Tokenizer.from_file(str(Path(model_path) / "tokenizer.json"))
     tokenizer.no_padding()
     tokenizer.enable_truncation(max_length=max_len)  # counts [CLS] and [SEP]
     pad_id = tokenizer.token_to_id("[PAD]")

@@ -49,14 +49,14 @@ def _read_inputs(model: Path, framework: str, notes: list[str]) -> list[TensorSp
             from modelambda.runtime.backends.onnx import OnnxBackend
 
             onnx_backend = OnnxBackend()
-            onnx_backend.load(model)
+            onnx_backend.load(str(model))
             return list(onnx_backend.inputs())
         if framework == "sklearn" and model.suffix == ".skops" and not _untrusted_skops_types(
                 model):
             from modelambda.runtime.backends.sklearn import SklearnBackend
 
             sk_backend = SklearnBackend()
-            sk_backend.load(model)
+            sk_backend.load(str(model))
             return list(sk_backend.inputs())
     except ImportError as exc:
         notes.append(f"could not read the model's inputs ({exc}); install modelambda[{framework}]")

@@ -377,7 +377,7 @@ def load_spec(directory: Path | str) -> ServiceSpec:
 
 def model_files(model_path: Path) -> dict[str, dict[str, Any]]:
     """sha256 and size of every file of the model, keyed by path relative to the model root."""
-    root = model_root(model_path)
+    root = Path(model_root(str(model_path)))
     paths = sorted(p for p in model_path.rglob("*") if p.is_file()) if model_path.is_dir() \
         else [model_path]
     return {p.relative_to(root).as_posix(): {"sha256": sha256_file(p), "size": p.stat().st_size}

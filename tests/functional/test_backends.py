@@ -102,7 +102,8 @@ def test_python_backend_runs_a_user_class(copy_service: Callable[..., Path]) -> 
     (root / "mymodel.py").write_text(
         "class Doubler:\n"
         "    def load(self, path):\n"
-        "        self.k = int(path.read_text())\n"
+        "        with open(path) as f:\n"
+        "            self.k = int(f.read())\n"
         "    def predict(self, batch):\n"
         "        return [x * self.k for x in batch]\n"
     )

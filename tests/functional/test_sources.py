@@ -31,19 +31,18 @@ def test_each_local_source_resolves_under_its_root(tmp_path: Path, kind: str, ro
     model.parent.mkdir(parents=True)
     shutil.copy(IRIS / "model.onnx", model)
     source = make_source({"kind": kind, "path": "model/model.onnx"}, paths(tmp_path))
-    assert source.resolve() == model
+    assert source.resolve() == str(model)
 
 
 def test_paths_default_to_lambdas() -> None:
     p = Paths.from_environment({})
-    assert (p.task_root, p.opt_dir, p.tmp_dir, p.efs_dir) == (
-        Path("/var/task"), Path("/opt"), Path("/tmp"), None)
+    assert (p.task_root, p.opt_dir, p.tmp_dir, p.efs_dir) == ("/var/task", "/opt", "/tmp", None)
 
 
 def test_image_source_takes_an_absolute_path(tmp_path: Path) -> None:
     shutil.copy(IRIS / "model.onnx", tmp_path / "m.onnx")
     source = make_source({"kind": "image", "path": str(tmp_path / "m.onnx")}, paths(tmp_path))
-    assert source.resolve() == tmp_path / "m.onnx"
+    assert source.resolve() == str(tmp_path / "m.onnx")
 
 
 def test_relative_paths_cannot_escape_their_root(tmp_path: Path) -> None:

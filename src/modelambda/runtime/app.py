@@ -83,12 +83,15 @@ class App:
         try:
             request = events.decode(event)
             payload, batch = self._route(request, start, timing)
-        except ModelambdaError as exc:
-            status, error_type = exc.status, exc.error_type
+        except Exception as exc:
+            error = exc if isinstance(exc, ModelambdaError) else self._unexpected(exc)
+            status, error_type = error.status, error.error_type
             if kind == events.DIRECT:
                 self._log(context, kind, cold, status, error_type, batch, timing)
-                raise  # awslambdaric reports the class name as errorType
-            payload = {"error": {"type": error_type, "message": str(exc)}}
+                if error is exc:
+                    raise  # awslambdaric reports the class name as errorType
+                raise error from exc
+            payload = {"error": {"type": error_type, "message": str(error)}}
         encode_start = time.perf_counter()
         try:
             result = events.encode(kind, status, payload)
@@ -102,6 +105,15 @@ class App:
         timing["encode_ms"] = timing.get("encode_ms", 0.0) + _elapsed_ms(encode_start)
         self._log(context, kind, cold, status, error_type, batch, timing)
         return result
+
+    def _unexpected(self, exc: Exception) -> ModelError:
+        """A bug (ours, a hook's or a backend's): a logged 500, and the environment lives on."""
+        import traceback
+
+        self.log(logs.event_record("unexpected error", {
+            "function_name": self.config.function_name, "error_type": type(exc).__name__,
+            "traceback": traceback.format_exc()}, level="ERROR"))
+        return ModelError(f"unexpected {type(exc).__name__} while serving the request: {exc}")
 
     def _route(self, request: events.Request, start: float,
                timing: dict[str, float]) -> tuple[Any, int]:
@@ -127,12 +139,22 @@ class App:
         )
 
     def _get(self, path: str) -> dict[str, Any]:
+        """GET answers with the model's metadata on any path (so API stages and routes work),
+        plus the v2 protocol's health and per-model paths."""
         path = path.rstrip("/")
-        if path in ("/v2/health/ready", "/v2/health/live"):
+        if path.endswith("/v2/health/ready"):
             return {"ready": True}
-        if path in ("", f"/v2/models/{self.model.name}"):
-            return self.metadata()
-        raise NotFound(f"no resource at {path}; GET / for metadata, POST to infer")
+        if path.endswith("/v2/health/live"):
+            return {"live": True}
+        marker = "/v2/models/"
+        if marker in path:
+            name, _, rest = path.split(marker, 1)[1].partition("/")
+            if name != self.model.name:
+                raise NotFound(f"no model {name!r} here; this function serves "
+                               f"{self.model.name!r}")
+            if rest == "ready":
+                return {"name": name, "ready": True}
+        return self.metadata()
 
     def metadata(self) -> dict[str, Any]:
         """The model's metadata in the v2 protocol's shape."""

@@ -6,6 +6,9 @@ is there (a service directory used in place), the spec is compiled on the fly.
 
 Lookup order: ``$MODELAMBDA_CONFIG``, then ``<task root>/modelambda.json``, then
 ``<task root>/modelambda.toml``.
+
+Plain classes, not dataclasses: this module is on every cold start's path, and each
+dataclass costs about a millisecond to create at import (and ``dataclasses`` itself more).
 """
 
 from __future__ import annotations
@@ -13,8 +16,6 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from modelambda.runtime.errors import ConfigError
@@ -25,49 +26,86 @@ CONFIG_FILE = "modelambda.json"
 SPEC_FILE = "modelambda.toml"
 
 
-@dataclass(frozen=True)
 class ModelConfig:
-    name: str
-    version: str
-    framework: str
-    backend: str  # "module:Class", resolved from the backend registry at compile time
-    options: Mapping[str, Any] = field(default_factory=dict)
-    # relative path -> {"sha256": hex, "size": bytes}, for the files of the model
-    files: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
-    verify_checksums: bool = False
-    max_batch: int = 1024
-    allow_nonfinite: bool = False
+    __slots__ = ("allow_nonfinite", "backend", "files", "framework", "max_batch", "name",
+                 "options", "verify_checksums", "version")
+
+    def __init__(
+        self,
+        name: str,
+        version: str,
+        framework: str,
+        backend: str,  # "module:Class", resolved from the backend registry at compile time
+        options: Mapping[str, Any] | None = None,
+        # relative path -> {"sha256": hex, "size": bytes}, for the files of the model
+        files: Mapping[str, Mapping[str, Any]] | None = None,
+        verify_checksums: bool = False,
+        max_batch: int = 1024,
+        allow_nonfinite: bool = False,
+    ) -> None:
+        self.name = name
+        self.version = version
+        self.framework = framework
+        self.backend = backend
+        self.options: dict[str, Any] = dict(options or {})
+        self.files: dict[str, dict[str, Any]] = {k: dict(v) for k, v in (files or {}).items()}
+        self.verify_checksums = verify_checksums
+        self.max_batch = max_batch
+        self.allow_nonfinite = allow_nonfinite
+
+    def to_dict(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in sorted(self.__slots__)}
 
 
-@dataclass(frozen=True)
 class PipelineConfig:
-    preprocess: str | None = None
-    postprocess: str | None = None
-    setup: str | None = None
+    __slots__ = ("postprocess", "preprocess", "setup")
+
+    def __init__(self, preprocess: str | None = None, postprocess: str | None = None,
+                 setup: str | None = None) -> None:
+        self.preprocess = preprocess
+        self.postprocess = postprocess
+        self.setup = setup
+
+    def to_dict(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in sorted(self.__slots__)}
 
 
-@dataclass(frozen=True)
 class RuntimeConfig:
-    function_name: str
-    model: ModelConfig
-    source: Mapping[str, Any]  # {"kind": "bundle", "path": "model.onnx", ...}
-    pipeline: PipelineConfig = field(default_factory=PipelineConfig)
-    # Where user code (hooks, model classes) is imported from; None = the task root. Set only
-    # when a service directory is served in place rather than from a built artifact.
-    code_root: str | None = None
+    __slots__ = ("code_root", "function_name", "model", "pipeline", "source")
+
+    def __init__(
+        self,
+        function_name: str,
+        model: ModelConfig,
+        source: Mapping[str, Any],  # {"kind": "bundle", "path": "model.onnx", ...}
+        pipeline: PipelineConfig | None = None,
+        # Where user code (hooks, model classes) is imported from; None = the task root. Set
+        # only when a service directory is served in place rather than from a built artifact.
+        code_root: str | None = None,
+    ) -> None:
+        self.function_name = function_name
+        self.model = model
+        self.source: dict[str, Any] = dict(source)
+        self.pipeline = pipeline or PipelineConfig()
+        self.code_root = code_root
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, RuntimeConfig) and self.to_dict() == other.to_dict()
+
+    __hash__ = None  # type: ignore[assignment]
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], origin: str = "config") -> RuntimeConfig:
+        if data.get("format") != CONFIG_FORMAT:
+            raise ConfigError(
+                f"{origin}: config format {data.get('format')!r} is not {CONFIG_FORMAT}; "
+                "rebuild the function with this version of modelambda"
+            )
         try:
-            if data.get("format") != CONFIG_FORMAT:
-                raise ConfigError(
-                    f"{origin}: config format {data.get('format')!r} is not {CONFIG_FORMAT}; "
-                    "rebuild the function with this version of modelambda"
-                )
             return cls(
                 function_name=data["function_name"],
                 model=ModelConfig(**data["model"]),
-                source=dict(data["source"]),
+                source=data["source"],
                 pipeline=PipelineConfig(**data.get("pipeline", {})),
                 code_root=data.get("code_root"),
             )
@@ -78,23 +116,9 @@ class RuntimeConfig:
         return {
             "format": CONFIG_FORMAT,
             "function_name": self.function_name,
-            "model": {
-                "name": self.model.name,
-                "version": self.model.version,
-                "framework": self.model.framework,
-                "backend": self.model.backend,
-                "options": dict(self.model.options),
-                "files": {k: dict(v) for k, v in self.model.files.items()},
-                "verify_checksums": self.model.verify_checksums,
-                "max_batch": self.model.max_batch,
-                "allow_nonfinite": self.model.allow_nonfinite,
-            },
+            "model": self.model.to_dict(),
             "source": dict(self.source),
-            "pipeline": {
-                "preprocess": self.pipeline.preprocess,
-                "postprocess": self.pipeline.postprocess,
-                "setup": self.pipeline.setup,
-            },
+            "pipeline": self.pipeline.to_dict(),
             "code_root": self.code_root,
         }
 
@@ -103,25 +127,26 @@ def load_config(paths: Paths, environ: Mapping[str, str] | None = None) -> Runti
     """Find and read the runtime config (see the module docstring for the lookup order)."""
     env = os.environ if environ is None else environ
     explicit = env.get("MODELAMBDA_CONFIG")
-    candidates = [Path(explicit)] if explicit else [
-        paths.task_root / CONFIG_FILE,
-        paths.task_root / SPEC_FILE,
+    candidates = [explicit] if explicit else [
+        os.path.join(paths.task_root, CONFIG_FILE),
+        os.path.join(paths.task_root, SPEC_FILE),
     ]
     for path in candidates:
-        if path.suffix == ".toml" and path.is_file():
+        if not os.path.isfile(path):
+            continue
+        if path.endswith(".toml"):
             # Only a service used in place takes this path; the spec compiler is stdlib-only
             # but bigger, so it is imported here and not on the compiled-config path.
             from modelambda.spec import compile_runtime_config, load_spec
 
-            return compile_runtime_config(load_spec(path.parent))
-        if path.is_file():
-            try:
-                data = json.loads(path.read_bytes())
-            except ValueError as exc:
-                raise ConfigError(f"{path}: not valid JSON ({exc})") from exc
-            return RuntimeConfig.from_dict(data, origin=str(path))
+            return compile_runtime_config(load_spec(os.path.dirname(path) or "."))
+        try:
+            with open(path, "rb") as handle:
+                data = json.loads(handle.read())
+        except ValueError as exc:
+            raise ConfigError(f"{path}: not valid JSON ({exc})") from exc
+        return RuntimeConfig.from_dict(data, origin=path)
     raise ConfigError(
-        "no runtime config found: looked for "
-        + ", ".join(str(p) for p in candidates)
+        "no runtime config found: looked for " + ", ".join(candidates)
         + "; set MODELAMBDA_CONFIG or LAMBDA_TASK_ROOT to the service's files"
     )

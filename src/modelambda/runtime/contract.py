@@ -60,7 +60,8 @@ def _check_finite(arr: np.ndarray, name: str, where: str) -> None:
     if not finite.all():
         index = tuple(int(i) for i in np.argwhere(~finite)[0])
         raise InvalidValue(
-            f"{where}: input {name!r} has {arr[index]!r} at index {list(index)}; the model takes "
+            f"{where}: input {name!r} has {arr[index].item()!r} at index {list(index)}; the "
+            "model takes "
             "finite numbers only (set [model] allow_nonfinite = true if it handles missing values)"
         )
 
@@ -118,7 +119,8 @@ def _convert_dtype(arr: np.ndarray, spec: TensorSpec, allow_nonfinite: bool, whe
             raise DTypeError(
                 f"{where}: input {spec.name!r} takes integers ({target.name}), got fractions"
             )
-    out = arr.astype(target, copy=False)
+    with np.errstate(over="ignore"):  # overflow becomes inf, reported just below
+        out = arr.astype(target, copy=False)
     if target.kind == "f" and not allow_nonfinite and out.dtype.itemsize < arr.dtype.itemsize:
         _check_finite(out, spec.name, f"{where} (after conversion to {target.name})")
     return out

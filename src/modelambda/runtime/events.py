@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from dataclasses import dataclass, field
 from typing import Any
 
 from modelambda.limits import SYNC_PAYLOAD_BYTES
@@ -20,13 +19,16 @@ DIRECT, REST_V1, HTTP_V2, FUNCTION_URL = "direct", "rest-v1", "http-v2", "functi
 JSON_HEADERS = {"Content-Type": "application/json"}
 
 
-@dataclass
 class Request:
-    kind: str
-    method: str = "POST"
-    path: str = "/"
-    body: Any = None  # the parsed JSON body (or direct payload); None when there is none
-    headers: dict[str, str] = field(default_factory=dict)  # lower-case names
+    __slots__ = ("body", "headers", "kind", "method", "path")
+
+    def __init__(self, kind: str, method: str = "POST", path: str = "/", body: Any = None,
+                 headers: dict[str, str] | None = None) -> None:
+        self.kind = kind
+        self.method = method
+        self.path = path
+        self.body = body  # the parsed JSON body (or direct payload); None when there is none
+        self.headers = headers or {}  # lower-case names
 
 
 def event_kind(event: Any) -> str:
@@ -74,6 +76,8 @@ def parse_json(data: bytes) -> Any:
         raise InvalidJSON(f"the body is not UTF-8 text: {exc}") from exc
     except ValueError as exc:
         raise InvalidJSON(f"the body is not valid JSON: {exc}") from exc
+    except RecursionError as exc:
+        raise InvalidJSON("the body is not usable JSON: nested too deeply") from exc
 
 
 def decode(event: Any) -> Request:

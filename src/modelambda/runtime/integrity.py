@@ -2,32 +2,33 @@
 
 from __future__ import annotations
 
-import hashlib
+import os
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 from modelambda.runtime.errors import ModelLoadError
 
 
-def model_root(model_path: Path) -> Path:
+def model_root(model_path: str) -> str:
     """Checksummed file names are relative to the model directory (or the file's parent)."""
-    return model_path if model_path.is_dir() else model_path.parent
+    return model_path if os.path.isdir(model_path) else os.path.dirname(model_path)
 
 
-def sha256_file(path: Path) -> str:
-    with path.open("rb") as handle:
+def sha256_file(path: str | os.PathLike[str]) -> str:
+    import hashlib  # deferred: ~5 ms of OpenSSL set-up that unverified functions never need
+
+    with open(path, "rb") as handle:
         return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
-def verify_files(model_path: Path, files: Mapping[str, Mapping[str, Any]]) -> None:
+def verify_files(model_path: str, files: Mapping[str, Mapping[str, Any]]) -> None:
     """Raise ModelLoadError naming the first file whose size or sha256 differs."""
     root = model_root(model_path)
     for rel, expected in files.items():
-        path = root / rel
-        if not path.is_file():
+        path = os.path.join(root, rel)
+        if not os.path.isfile(path):
             raise ModelLoadError(f"model file {rel} is missing from {root}")
-        size = path.stat().st_size
+        size = os.path.getsize(path)
         if size != expected["size"]:
             raise ModelLoadError(
                 f"model file {rel} is {size} bytes, its manifest says {expected['size']}: "

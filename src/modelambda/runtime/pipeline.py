@@ -1,7 +1,7 @@
 """User pre/post-processing hooks (``[pipeline]`` in the spec), imported once at init.
 
-- ``setup(model_path)``: optional, runs once per environment after the model is loaded
-  (e.g. to load a tokenizer that lives beside the model);
+- ``setup(model_path)``: optional, runs once per environment after the model is loaded, with
+  the model's path as a string (e.g. to load a tokenizer that lives beside the model);
 - ``preprocess(instances) -> inputs``: the request's instances -> ``{input name: array}``
   (or one array for a single-input model). Raise ``modelambda.runtime.InvalidInput`` to
   reject a request with a 400; any other exception is also reported as a 400
@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from modelambda.runtime.config import PipelineConfig
@@ -43,13 +41,15 @@ def import_hook(ref: str, key: str) -> Hook:
     return hook  # type: ignore[no-any-return]
 
 
-@dataclass
 class Pipeline:
-    preprocess: Hook | None = None
-    postprocess: Hook | None = None
+    __slots__ = ("postprocess", "preprocess")
+
+    def __init__(self, preprocess: Hook | None = None, postprocess: Hook | None = None) -> None:
+        self.preprocess = preprocess
+        self.postprocess = postprocess
 
     @classmethod
-    def load(cls, config: PipelineConfig, model_path: Path) -> Pipeline:
+    def load(cls, config: PipelineConfig, model_path: str) -> Pipeline:
         if config.setup:
             setup = import_hook(config.setup, "setup")
             try:

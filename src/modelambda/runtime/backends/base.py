@@ -10,18 +10,28 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 
-@dataclass(frozen=True)
 class TensorSpec:
     """One model input or output: its name, numpy dtype name and shape (None = any size)."""
 
-    name: str
-    dtype: str | None  # numpy dtype name ("float32", "int64", "str") or None when unknown
-    shape: tuple[int | None, ...] | None  # batch dimension first; None when unknown
+    __slots__ = ("dtype", "name", "shape")
+
+    def __init__(self, name: str, dtype: str | None,
+                 shape: tuple[int | None, ...] | None) -> None:
+        self.name = name
+        self.dtype = dtype  # numpy dtype name ("float32", "int64", "str"), None when unknown
+        self.shape = shape  # batch dimension first; None when unknown
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, TensorSpec) and (self.name, self.dtype, self.shape) == (
+            other.name, other.dtype, other.shape)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"TensorSpec({self.name!r}, {self.dtype!r}, {self.shape!r})"
 
     def describe(self) -> str:
         dims = "?" if self.shape is None else "[" + ", ".join(
@@ -50,7 +60,7 @@ class Backend(ABC):
             )
 
     @abstractmethod
-    def load(self, path: Path) -> None:
+    def load(self, path: str) -> None:
         """Load the model from ``path`` (a file or a directory)."""
 
     def inputs(self) -> Sequence[TensorSpec] | None:

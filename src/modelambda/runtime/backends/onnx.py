@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from modelambda.runtime.backends.base import Backend, TensorSpec
@@ -29,18 +29,18 @@ _ONNX_DTYPES = {
 _OPT_LEVELS = ("disable", "basic", "extended", "all")
 
 
-def find_onnx_file(path: Path) -> Path:
+def find_onnx_file(path: str) -> str:
     """A model path may be the .onnx file or a directory holding exactly one."""
-    if path.is_file():
+    if os.path.isfile(path):
         return path
-    found = sorted(path.glob("*.onnx"))
+    found = sorted(name for name in os.listdir(path) if name.endswith(".onnx"))
     if len(found) != 1:
         raise ModelLoadError(
             f"{path} must hold exactly one .onnx file, found {len(found)}"
-            + (f" ({', '.join(p.name for p in found)})" if found else "")
+            + (f" ({', '.join(found)})" if found else "")
             + "; point [model] path at the file itself"
         )
-    return found[0]
+    return os.path.join(path, found[0])
 
 
 def _spec(arg: Any) -> TensorSpec:
@@ -52,7 +52,7 @@ class OnnxBackend(Backend):
     framework = "onnx"
     option_keys = frozenset({"intra_op_threads", "inter_op_threads", "graph_optimization"})
 
-    def load(self, path: Path) -> None:
+    def load(self, path: str) -> None:
         import onnxruntime as ort  # deferred: only functions that serve ONNX pay for it
 
         opts = ort.SessionOptions()
@@ -74,7 +74,7 @@ class OnnxBackend(Backend):
         file = find_onnx_file(path)
         try:
             self.session = ort.InferenceSession(
-                str(file), sess_options=opts, providers=["CPUExecutionProvider"]
+                file, sess_options=opts, providers=["CPUExecutionProvider"]
             )
         except Exception as exc:  # onnxruntime raises its own untyped errors
             raise ModelLoadError(f"{file} is not a loadable ONNX model: {exc}") from exc

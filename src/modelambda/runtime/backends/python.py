@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import importlib
-from pathlib import Path
 from typing import Any
 
 from modelambda.runtime.backends.base import Backend
@@ -18,7 +17,7 @@ class PythonBackend(Backend):
     framework = "python"
     option_keys = frozenset({"class"})
 
-    def load(self, path: Path) -> None:
+    def load(self, path: str) -> None:
         target = self.options.get("class")
         if not isinstance(target, str) or ":" not in target:
             raise ConfigError(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 from modelambda.runtime.paths import Paths
@@ -18,7 +17,7 @@ class ModelSource(ABC):
         self.paths = paths
 
     @abstractmethod
-    def resolve(self) -> Path:
+    def resolve(self) -> str:
         """Return the local file or directory the backend loads the model from."""
 
     def describe(self) -> str:

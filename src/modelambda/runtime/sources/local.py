@@ -10,27 +10,29 @@
 
 from __future__ import annotations
 
-from pathlib import Path, PurePosixPath
+import os
 
 from modelambda.runtime.errors import ConfigError, ModelLoadError
 from modelambda.runtime.sources.base import ModelSource
 
 
-def _relative(value: object, kind: str) -> PurePosixPath:
-    path = PurePosixPath(str(value))
-    if path.is_absolute() or ".." in path.parts:
+def _relative(value: object, kind: str) -> str:
+    path = str(value)
+    if not path or path.startswith("/") or ".." in path.split("/"):
         raise ConfigError(f"{kind} model path {value!r} must be relative and stay inside its root")
     return path
 
 
 class _RootedSource(ModelSource):
-    def root(self) -> Path:
+    def root(self) -> str:
         raise NotImplementedError
 
-    def resolve(self) -> Path:
+    def resolve(self) -> str:
         rel = _relative(self.settings.get("path", ""), str(self.settings.get("kind")))
-        path = self.root() / rel
-        if not path.exists():
+        return self._existing(os.path.join(self.root(), rel))
+
+    def _existing(self, path: str) -> str:
+        if not os.path.exists(path):
             raise ModelLoadError(
                 f"{self.describe()} not found at {path}; the artifact does not contain it "
                 "(rebuild the function, or check [model] path in modelambda.toml)"
@@ -39,38 +41,33 @@ class _RootedSource(ModelSource):
 
 
 class BundleSource(_RootedSource):
-    def root(self) -> Path:
+    def root(self) -> str:
         return self.paths.task_root
 
 
 class LayerSource(_RootedSource):
-    def root(self) -> Path:
+    def root(self) -> str:
         return self.paths.opt_dir
 
 
 class ImageSource(_RootedSource):
-    def root(self) -> Path:
+    def root(self) -> str:
         return self.paths.task_root
 
-    def resolve(self) -> Path:
+    def resolve(self) -> str:
         raw = str(self.settings.get("path", ""))
-        if raw.startswith("/"):
-            path = Path(raw)
-            if not path.exists():
-                raise ModelLoadError(f"image model not found at {path}")
-            return path
-        return super().resolve()
+        return self._existing(raw) if raw.startswith("/") else super().resolve()
 
 
 class EfsSource(_RootedSource):
-    def root(self) -> Path:
+    def root(self) -> str:
         mount = str(self.settings.get("mount_path", "/mnt/models"))
-        return self.paths.efs_dir if self.paths.efs_dir is not None else Path(mount)
+        return self.paths.efs_dir if self.paths.efs_dir is not None else mount
 
 
-class InPlaceSource(ModelSource):
-    def resolve(self) -> Path:
-        path = Path(str(self.settings.get("path", "")))
-        if not path.is_absolute() or not path.exists():
-            raise ModelLoadError(f"model not found at {path}")
-        return path
+class InPlaceSource(_RootedSource):
+    def resolve(self) -> str:
+        path = str(self.settings.get("path", ""))
+        if not path.startswith("/"):
+            raise ConfigError(f"an in-place model path must be absolute, got {path!r}")
+        return self._existing(path)
