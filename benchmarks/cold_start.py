@@ -19,6 +19,7 @@ Usage: python benchmarks/cold_start.py [--runs N] [--json FILE]
 from __future__ import annotations
 
 import argparse
+import compileall
 import json
 import os
 import shutil
@@ -71,12 +72,25 @@ print(json.dumps({"predictions": emb.tolist()})[:80])
 """
 
 
+def copy_runtime(target: Path) -> None:
+    """What ships inside a function: modelambda's runtime package, with compiled bytecode
+    (Lambda's /var/task is read-only, so a function without .pyc compiles on every start)."""
+    src = ROOT / "src" / "modelambda"
+    (target / "modelambda").mkdir()
+    for name in ("__init__.py", "limits.py"):
+        shutil.copy(src / name, target / "modelambda" / name)
+    shutil.copytree(src / "runtime", target / "modelambda" / "runtime",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    compileall.compile_dir(str(target / "modelambda"), quiet=1)
+
+
 def bundle_layout(service: Path, target: Path) -> Path:
-    """The function's task root as a bundle would unpack it: config, model, user code."""
+    """The function's task root as a bundle unpacks it: runtime, config, model, user code."""
     from modelambda.spec import compile_runtime_config, load_spec
 
     spec = load_spec(service)
     target.mkdir(parents=True)
+    copy_runtime(target)
     rel = spec.model.path
     if spec.model_path.is_dir():
         shutil.copytree(spec.model_path, target / rel)
@@ -101,21 +115,26 @@ def minilm_service(tmp: Path) -> Path:
 
 
 def time_process(code: str, event: dict[str, object], task_root: Path) -> float:
-    env = {**os.environ, "LAMBDA_TASK_ROOT": str(task_root), "PYTHONDONTWRITEBYTECODE": "1"}
+    # As on Lambda, the task root is the working directory and first on sys.path, so the
+    # modelambda shipped in it is the one imported (not this checkout's editable install).
+    env = {**os.environ, "LAMBDA_TASK_ROOT": str(task_root), "PYTHONPATH": str(task_root),
+           "PYTHONDONTWRITEBYTECODE": "1"}
     start = time.perf_counter()
     done = subprocess.run([sys.executable, "-c", code, json.dumps(event), str(task_root)],
-                          capture_output=True, text=True, env=env)
+                          capture_output=True, text=True, env=env, cwd=task_root)
     elapsed = (time.perf_counter() - start) * 1000
     if done.returncode != 0 or '"predictions"' not in done.stdout:
         raise SystemExit(f"a sample failed:\n{done.stdout}\n{done.stderr}")
     return elapsed
 
 
-def import_time_ms(runs: int) -> float:
+def import_time_ms(runs: int, task_root: Path) -> float:
     code = ("import time; t = time.perf_counter(); import modelambda.runtime; "
             "print((time.perf_counter() - t) * 1000)")
     samples = [float(subprocess.run([sys.executable, "-c", code], capture_output=True,
-                                    text=True, check=True).stdout) for _ in range(runs)]
+                                    text=True, check=True, cwd=task_root,
+                                    env={**os.environ, "PYTHONPATH": str(task_root)}).stdout)
+               for _ in range(runs)]
     return statistics.median(samples)
 
 
@@ -151,7 +170,7 @@ def main() -> None:
         tmp = Path(tmp_name)
         iris = bundle_layout(ROOT / "examples" / "iris", tmp / "iris")
         minilm = bundle_layout(minilm_service(tmp), tmp / "minilm")
-        results["import_modelambda_runtime_ms"] = round(import_time_ms(args.runs), 2)
+        results["import_modelambda_runtime_ms"] = round(import_time_ms(args.runs, iris), 2)
         print(f"import modelambda.runtime: {results['import_modelambda_runtime_ms']} ms")
         results["iris"] = compare("iris", iris, IRIS_EVENT, HAND_IRIS, args.runs)
         results["minilm"] = compare("minilm", minilm, MINILM_EVENT, HAND_MINILM, args.runs)

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
 import pytest
 from tokenizers import Tokenizer
 
-from modelambda.runtime import InvalidInput
+from modelambda.runtime import InvalidInput, MissingField
 from modelambda.runtime.app import App
-from tests.conftest import SHARED_MINILM
+from tests.conftest import MINILM_EXAMPLE, SHARED_MINILM, make_app
 
 
 def test_reproduces_reference_embeddings(minilm_app: App) -> None:
@@ -70,3 +72,32 @@ def test_non_text_instance_is_a_client_error(minilm_app: App) -> None:
     with pytest.raises(InvalidInput, match="instance 1 is int"):
         minilm_app.handle({"instances": ["fine", 42]})
     assert len(minilm_app.handle({"instances": ["still works"]})["predictions"][0]) == 384
+
+
+def test_multi_input_model_takes_instances_keyed_by_input_name(
+    copy_service: Callable[..., Path], minilm_app: App
+) -> None:
+    # GIVEN the MiniLM model served without hooks: two int64 inputs
+    root = copy_service(MINILM_EXAMPLE)
+    spec = (root / "modelambda.toml").read_text()
+    (root / "modelambda.toml").write_text(spec.split("[pipeline]")[0])
+    app = make_app(root)
+    ids = [101, 7592, 2088, 102]  # [CLS] hello world [SEP]
+    expected = minilm_app.handle({"instances": ["hello world"]})["predictions"][0]
+
+    # WHEN each instance is an object keyed by input name
+    got = app.handle({"instances": [{"input_ids": ids, "attention_mask": [1, 1, 1, 1]}]})
+    assert np.abs(np.array(got["predictions"][0]) - expected).max() < 1e-5
+
+    # AND the same through the v2 protocol, one tensor per input
+    v2 = app.handle({"inputs": [
+        {"name": "input_ids", "shape": [1, 4], "datatype": "INT64", "data": ids},
+        {"name": "attention_mask", "shape": [1, 4], "datatype": "INT64", "data": [1, 1, 1, 1]},
+    ]})
+    (output,) = v2["outputs"]
+    assert output["name"] == "sentence_embedding" and output["shape"] == [1, 384]
+    assert np.abs(np.array(output["data"]) - expected).max() < 1e-5
+
+    # AND a missing input is named
+    with pytest.raises(MissingField, match="no 'attention_mask'"):
+        app.handle({"instances": [{"input_ids": ids}]})
