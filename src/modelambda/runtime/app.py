@@ -102,7 +102,7 @@ class App:
             status, error_type = 500, failure.error_type
             result = events.encode(kind, status, {"error": {"type": error_type,
                                                             "message": str(failure)}})
-        timing["encode_ms"] = timing.get("encode_ms", 0.0) + _elapsed_ms(encode_start)
+        timing["encode_ms"] = round(timing.get("encode_ms", 0.0) + _elapsed_ms(encode_start), 3)
         self._log(context, kind, cold, status, error_type, batch, timing)
         return result
 
