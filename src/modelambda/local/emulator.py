@@ -1,0 +1,140 @@
+"""The emulator: functions, their environments and the front doors on one asyncio loop.
+
+``Emulator`` is async (``up`` runs it on the main thread's loop with signal handlers);
+``EmulatorThread`` runs one on a background thread for tests, benchmarks and embedding.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sys
+import tempfile
+import threading
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future
+from typing import Any
+
+from modelambda import limits
+from modelambda.local.front import Front, too_large_response
+from modelambda.local.function import Function
+from modelambda.local.httpserver import HttpServer
+from modelambda.local.sandbox import bwrap_path
+from modelambda.local.settings import FunctionSettings
+
+
+def print_sink(line: str) -> None:
+    print(line, file=sys.stdout, flush=True)
+
+
+class Emulator:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, max_environments: int = 8,
+                 idle_timeout_s: float = 300.0, sink: Callable[[str], None] = print_sink,
+                 tmp_root: str | None = None) -> None:
+        self.host = host
+        self.max_environments = max_environments
+        self.idle_timeout_s = idle_timeout_s
+        self.sink = sink
+        self._tmp = tempfile.TemporaryDirectory(prefix="modelambda-envs-") if tmp_root is None \
+            else None
+        self.tmp_root = tmp_root or (self._tmp.name if self._tmp else "")
+        self.functions: dict[str, Function] = {}
+        self.models: dict[str, str] = {}  # model name -> function name, for the v2 paths
+        self.front = Front(self)
+        # A body just over 6 MB must reach the front to get the Invoke API's own 413.
+        self.server = HttpServer(self.front.handle, host, port,
+                                 max_body=limits.SYNC_PAYLOAD_BYTES,
+                                 too_large=too_large_response())
+
+    @property
+    def port(self) -> int:
+        return self.server.port
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.server.port}"
+
+    async def start(self) -> None:
+        await self.server.start()
+
+    def add_function(self, settings: FunctionSettings, models: Iterable[str] = ()) -> Function:
+        if settings.name in self.functions:
+            raise ValueError(f"a function named {settings.name!r} is already running")
+        function = Function(settings, self.sink, self.tmp_root, self.max_environments,
+                            self.idle_timeout_s)
+        function.start()
+        self.functions[settings.name] = function
+        for model in models:
+            self.models[model] = settings.name
+        return function
+
+    def by_model(self, name: str) -> Function | None:
+        return self.functions.get(self.models.get(name, name))
+
+    def describe(self) -> dict[str, Any]:
+        return {"status": "ok", "url": self.url, "sandbox": "bwrap" if bwrap_path() else "plain",
+                "functions": [f.describe() for f in self.functions.values()]}
+
+    async def stop(self, drain_s: float = 10.0) -> None:
+        """Stop taking requests, drain in-flight work, stop every environment."""
+        await self.server.stop()
+        await asyncio.gather(*(f.stop(drain_s) for f in self.functions.values()))
+        if self._tmp is not None:
+            self._tmp.cleanup()
+
+
+class EmulatorThread:
+    """An Emulator on its own event loop thread: ``with EmulatorThread() as emu: ...``."""
+
+    def __init__(self, **options: Any) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, name="modelambda-emulator",
+                                        daemon=True)
+        self._thread.start()
+        self.emulator: Emulator = self.call(self._make(options))
+
+    @staticmethod
+    async def _make(options: dict[str, Any]) -> Emulator:
+        emulator = Emulator(**options)
+        await emulator.start()
+        return emulator
+
+    def call(self, coro: Any, timeout: float | None = None) -> Any:
+        future: Future[Any] = asyncio.run_coroutine_threadsafe(coro, self.loop)
+        return future.result(timeout)
+
+    @property
+    def url(self) -> str:
+        return self.emulator.url
+
+    def add_function(self, settings: FunctionSettings, models: Iterable[str] = ()) -> Function:
+        async def add() -> Function:
+            return self.emulator.add_function(settings, models)
+
+        result: Function = self.call(add())
+        return result
+
+    def function(self, name: str) -> Function:
+        return self.emulator.functions[name]
+
+    def describe(self) -> dict[str, Any]:
+        async def describe() -> dict[str, Any]:
+            return self.emulator.describe()
+
+        result: dict[str, Any] = self.call(describe())
+        return result
+
+    def stop(self, drain_s: float = 10.0) -> None:
+        if not self.loop.is_running():
+            return
+        with contextlib.suppress(Exception):
+            self.call(self.emulator.stop(drain_s), timeout=drain_s + 30)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(timeout=10)
+        self.loop.close()
+
+    def __enter__(self) -> EmulatorThread:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

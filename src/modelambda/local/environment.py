@@ -1,0 +1,358 @@
+"""One execution environment: a sandboxed runtime process and the Runtime API it polls.
+
+Lifecycle, as on Lambda: ``start`` spawns the process, which runs its init phase (imports the
+handler) and then polls ``/next``: that first poll ends init. ``invoke`` hands one event to
+the waiting poll and waits for ``/response`` or ``/error``, at most the function's timeout;
+past it, or past the memory size, the environment is killed and the invocation fails the way
+Lambda fails it. One invocation at a time; a dead environment is never reused.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import json
+import os
+import re
+import signal
+import time
+from collections.abc import Callable
+from typing import Any
+
+from modelambda import limits
+from modelambda.local import procfs
+from modelambda.local.httpserver import HttpRequest, HttpResponse, HttpServer
+from modelambda.local.results import Invocation, InvocationResult
+from modelambda.local.sandbox import SandboxSpec, build_command
+from modelambda.local.settings import FunctionSettings
+
+MB = 1024 * 1024
+API = "/2018-06-01/runtime"
+_INVOCATION_PATH = re.compile(rf"^{API}/invocation/([^/]+)/(response|error)$")
+# Memory is sampled this often while an invocation runs (and 5x less often when idle).
+MEMORY_POLL_S = 0.02
+
+STARTING, IDLE, BUSY, DEAD = "starting", "idle", "busy", "dead"
+
+
+class InitFailed(Exception):
+    """The init phase failed: the runtime reported an error, or exited, or ran out of time."""
+
+    def __init__(self, payload: dict[str, Any]) -> None:
+        super().__init__(payload.get("errorMessage", "init failed"))
+        self.payload = payload
+
+    @property
+    def error_type(self) -> str:
+        return str(self.payload.get("errorType", "Runtime.Unknown"))
+
+
+def _error(error_type: str, message: str) -> dict[str, Any]:
+    return {"errorType": error_type, "errorMessage": message}
+
+
+def _json_bytes(value: Any) -> bytes:
+    return json.dumps(value).encode()
+
+
+class Environment:
+    def __init__(self, settings: FunctionSettings, index: int, sink: Callable[[str], None],
+                 tmp_root: str) -> None:
+        self.settings = settings
+        self.id = f"{settings.name}-{index}"
+        self.sink = sink
+        self.tmp_root = tmp_root
+        self.state = STARTING
+        self.reserved = False  # claimed by an invocation (cold start or warm reuse)
+        self.invocations = 0
+        self.rss = 0
+        self.peak_rss = 0
+        self.created = time.monotonic()
+        self.last_used = self.created
+        self.init_ms: float | None = None
+        self.exit_code: int | None = None
+        self.proc: asyncio.subprocess.Process | None = None
+        self._queue: asyncio.Queue[Invocation | None] = asyncio.Queue()
+        self._current: Invocation | None = None
+        self._delivered_at = 0.0
+        self._cold_pending = True  # the next invocation reports Init Duration
+        self._oom = False
+        self._init_error: dict[str, Any] | None = None
+        self._init_logs: list[str] = []
+        self._current_logs: list[str] = []
+        self._partial: dict[int, bytes] = {}
+        self._fds: list[int] = []
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._ready: asyncio.Future[None] | None = None
+        self.api = HttpServer(self._runtime_api, max_body=64 * MB)
+
+    # --- lifecycle ------------------------------------------------------------------------
+
+    async def start(self, initialization: str = "on-demand") -> None:
+        loop = asyncio.get_running_loop()
+        self._ready = loop.create_future()
+        self._started_at = time.monotonic()
+        await self.api.start()
+        s = self.settings
+        spec = SandboxSpec(
+            python=s.python, handler=s.handler, task_dir=os.path.abspath(s.task_dir),
+            runtime_dir=os.path.abspath(s.runtime_dir),
+            tmp_dir=os.path.join(self.tmp_root, self.id),
+            opt_dir=os.path.abspath(s.opt_dir) if s.opt_dir else None,
+            ephemeral_mb=s.ephemeral_mb,
+            mounts={path: os.path.abspath(host) for path, host in s.mounts.items()},
+            env=s.lambda_environment(f"127.0.0.1:{self.api.port}", initialization),
+        )
+        argv, env, cwd = build_command(spec, s.python_version, s.use_bwrap)
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        try:
+            self.proc = await asyncio.create_subprocess_exec(
+                *argv, stdin=asyncio.subprocess.DEVNULL, stdout=out_w, stderr=err_w, env=env,
+                cwd=cwd, start_new_session=True)
+        finally:
+            os.close(out_w)
+            os.close(err_w)
+        for fd in (out_r, err_r):
+            fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) | os.O_NONBLOCK)
+            loop.add_reader(fd, self._read_output, fd)
+            self._fds.append(fd)
+        self._tasks = [asyncio.create_task(self._watch_exit()),
+                       asyncio.create_task(self._watch_memory())]
+
+    async def wait_ready(self, timeout: float) -> None:
+        """Wait for the end of init; InitFailed on an init error, TimeoutError past ``timeout``."""
+        assert self._ready is not None
+        await asyncio.wait_for(asyncio.shield(self._ready), timeout)
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+        if self.state != DEAD:
+            self.state = DEAD
+            self._queue.put_nowait(None)  # wake a waiting /next so its handler ends
+
+    async def close(self) -> None:
+        """Kill the process and release everything; safe to call twice."""
+        self.kill()
+        if self.proc is not None:
+            with contextlib.suppress(ProcessLookupError):
+                await self.proc.wait()
+        loop = asyncio.get_running_loop()
+        for fd in self._fds:
+            self._drain(fd)
+            loop.remove_reader(fd)
+            os.close(fd)
+        self._fds = []
+        for task in self._tasks:
+            task.cancel()
+        await self.api.stop()
+
+    # --- invoking ---------------------------------------------------------------------------
+
+    async def invoke(self, invocation: Invocation) -> InvocationResult:
+        assert self.state == IDLE, f"environment {self.id} is {self.state}"
+        loop = asyncio.get_running_loop()
+        self.state = BUSY
+        self.invocations += 1
+        invocation.future = loop.create_future()
+        self._current, self._current_logs = invocation, []
+        self._log(f"START RequestId: {invocation.request_id} Version: $LATEST")
+        queued_at = time.monotonic()
+        self._delivered_at = queued_at
+        self._queue.put_nowait(invocation)
+        try:
+            payload, error_type = await asyncio.wait_for(
+                asyncio.shield(invocation.future), self.settings.timeout_s)
+        except TimeoutError:
+            self.kill()
+            timeout = f"{self.settings.timeout_s:.2f}"
+            payload = _json_bytes(_error(
+                "Sandbox.Timedout", f"RequestId: {invocation.request_id} Error: Task timed out "
+                                    f"after {timeout} seconds"))
+            error_type = "Sandbox.Timedout"
+            self._log(f"{self._timestamp()} {invocation.request_id} Task timed out after "
+                      f"{timeout} seconds")
+        duration = (time.monotonic() - self._delivered_at) * 1000
+        for fd in self._fds:
+            self._drain(fd)  # what the function printed before answering belongs to it
+        self.last_used = time.monotonic()
+        result = InvocationResult(
+            request_id=invocation.request_id, payload=payload,
+            function_error=error_type is not None, error_type=error_type,
+            duration_ms=duration, init_ms=self.init_ms if self._cold_pending else None,
+            memory_mb=self.settings.memory_mb,
+            max_memory_mb=max(1, round(self.peak_rss / MB)), environment=self.id)
+        self._cold_pending = False
+        self._log(f"END RequestId: {invocation.request_id}")
+        self._log(result.report_line())
+        result.logs = self._current_logs
+        self._current = None
+        if self.state == BUSY:
+            self.state = IDLE
+        return result
+
+    def _finish(self, payload: bytes, error_type: str | None) -> None:
+        current = self._current
+        if current is not None and current.future is not None and not current.future.done():
+            current.future.set_result((payload, error_type))
+
+    # --- the Runtime API --------------------------------------------------------------------
+
+    async def _runtime_api(self, request: HttpRequest) -> HttpResponse:
+        path = request.path
+        if path == f"{API}/invocation/next" and request.method == "GET":
+            return await self._next()
+        match = _INVOCATION_PATH.match(path)
+        if match and request.method == "POST":
+            return self._post_result(match.group(1), match.group(2), request)
+        if path == f"{API}/init/error" and request.method == "POST":
+            self._init_error = self._parse_error(request, "Runtime.Unknown")
+            return HttpResponse(202, b'{"status":"OK"}')
+        return HttpResponse(404, _json_bytes(_error("NotFound", f"no route {path}")))
+
+    async def _next(self) -> HttpResponse:
+        if self._ready is not None and not self._ready.done():
+            self.init_ms = (time.monotonic() - self._started_at) * 1000
+            self.state = IDLE
+            self._ready.set_result(None)
+        invocation = await self._queue.get()
+        if invocation is None:  # the environment is being killed
+            return HttpResponse(500, b'{"errorMessage":"environment shutting down"}')
+        self._delivered_at = time.monotonic()
+        deadline_ms = int((time.time() + self.settings.timeout_s) * 1000)
+        headers = [
+            ("Content-Type", "application/json"),  # awslambdaric hangs without it
+            ("Lambda-Runtime-Aws-Request-Id", invocation.request_id),
+            ("Lambda-Runtime-Deadline-Ms", str(deadline_ms)),
+            ("Lambda-Runtime-Invoked-Function-Arn", invocation.function_arn),
+            ("Lambda-Runtime-Trace-Id",
+             f"Root=1-{int(time.time()):08x}-{invocation.request_id.replace('-', '')[:24]};"
+             "Sampled=0"),
+        ]
+        if invocation.client_context:
+            headers.append(("Lambda-Runtime-Client-Context", invocation.client_context))
+        return HttpResponse(200, invocation.payload, headers)
+
+    def _post_result(self, request_id: str, kind: str, request: HttpRequest) -> HttpResponse:
+        current = self._current
+        if current is None:
+            return HttpResponse(403, _json_bytes(_error(
+                "InvalidStateTransition", "no invocation is in progress")))
+        if request_id != current.request_id:
+            return HttpResponse(400, _json_bytes(_error(
+                "InvalidRequestID", f"unknown request id {request_id}")))
+        if kind == "error":
+            self._finish(_json_bytes(self._parse_error(request, "Runtime.Unknown")), "Unhandled")
+            return HttpResponse(202, b'{"status":"OK"}')
+        if len(request.body) > limits.SYNC_PAYLOAD_BYTES:
+            self._finish(_json_bytes(_error(
+                "Function.ResponseSizeTooLarge",
+                f"Response payload size ({len(request.body)} bytes) exceeded maximum allowed "
+                f"payload size ({limits.SYNC_PAYLOAD_BYTES} bytes).")), "Unhandled")
+            return HttpResponse(413, _json_bytes(_error(
+                "RequestEntityTooLarge", "response too large")))
+        self._finish(request.body, None)
+        return HttpResponse(202, b'{"status":"OK"}')
+
+    @staticmethod
+    def _parse_error(request: HttpRequest, default_type: str) -> dict[str, Any]:
+        try:
+            body = json.loads(request.body or b"{}")
+        except ValueError:
+            body = {"errorMessage": request.body.decode("utf-8", "replace")}
+        if not isinstance(body, dict):
+            body = {"errorMessage": str(body)}
+        body.setdefault("errorType", request.headers.get(
+            "lambda-runtime-function-error-type", default_type))
+        body.setdefault("errorMessage", "")
+        return body
+
+    # --- watching ---------------------------------------------------------------------------
+
+    async def _watch_exit(self) -> None:
+        assert self.proc is not None
+        code = await self.proc.wait()
+        self.exit_code = code
+        was = self.state
+        self.state = DEAD
+        self._queue.put_nowait(None)
+        if self._oom:
+            failure = _error("Runtime.OutOfMemory",
+                             "Runtime exited with error: signal: killed (out of memory: "
+                             f"over {self.settings.memory_mb} MB)")
+        elif code < 0:
+            failure = _error("Runtime.ExitError",
+                             f"Runtime exited with error: signal: {signal.Signals(-code).name}")
+        else:
+            failure = _error("Runtime.ExitError", f"Runtime exited with error: exit status {code}")
+        if self._ready is not None and not self._ready.done():
+            for fd in self._fds:
+                self._drain(fd)
+            self._ready.set_exception(InitFailed(self._init_error or failure))
+        if was == BUSY and self._current is not None:
+            request_id = self._current.request_id
+            failure["errorMessage"] = f"RequestId: {request_id} Error: {failure['errorMessage']}"
+            self._finish(_json_bytes(failure), "Unhandled")
+
+    async def _watch_memory(self) -> None:
+        assert self.proc is not None
+        limit = self.settings.memory_mb * MB
+        while self.proc.returncode is None:
+            self.rss = procfs.tree_rss_bytes(self.proc.pid)
+            self.peak_rss = max(self.peak_rss, self.rss)
+            if self.rss > limit and not self._oom:
+                self._oom = True
+                self._log(f"Runtime.OutOfMemory: {self.rss // MB} MB used, memory size "
+                          f"{self.settings.memory_mb} MB")
+                self.kill()
+            await asyncio.sleep(MEMORY_POLL_S if self.state in (BUSY, STARTING)
+                                else MEMORY_POLL_S * 5)
+
+    # --- logs -------------------------------------------------------------------------------
+
+    @staticmethod
+    def _timestamp() -> str:
+        now = time.time()
+        return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now * 1000) % 1000:03d}Z"
+
+    def _log(self, line: str) -> None:
+        (self._current_logs if self._current is not None else self._init_logs).append(line)
+        self.sink(f"[{self.id}] {line}")
+
+    def _read_output(self, fd: int) -> None:
+        self._drain(fd)
+
+    def _drain(self, fd: int) -> None:
+        """Read everything the process has written so far to ``fd`` (non-blocking)."""
+        chunks = [self._partial.pop(fd, b"")]
+        while True:
+            try:
+                data = os.read(fd, 65536)
+            except BlockingIOError:
+                break
+            except OSError:
+                data = b""
+            if not data:
+                with contextlib.suppress(ValueError, OSError):
+                    asyncio.get_running_loop().remove_reader(fd)
+                break
+            chunks.append(data)
+        buffer = b"".join(chunks)
+        *lines, rest = buffer.split(b"\n")
+        if rest:
+            self._partial[fd] = rest
+        for raw in lines:
+            self._log(raw.decode("utf-8", "replace"))
+
+    def init_logs(self) -> list[str]:
+        return list(self._init_logs)
+
+    def describe(self) -> dict[str, Any]:
+        return {"id": self.id, "state": self.state, "invocations": self.invocations,
+                "cold": self.invocations == 0, "rss_mb": round(self.rss / MB, 1),
+                "max_rss_mb": round(self.peak_rss / MB, 1),
+                "init_ms": None if self.init_ms is None else round(self.init_ms, 2),
+                "idle_s": round(time.monotonic() - self.last_used, 1)}

@@ -1,0 +1,234 @@
+"""The emulator's front doors, on one loopback port.
+
+- the Lambda Invoke API (``POST /2015-03-31/functions/{name}/invocations``), so boto3's
+  ``lambda`` client works unchanged against ``endpoint_url``: RequestResponse, Event, DryRun,
+  Tail logs, qualifiers, and the service's documented errors;
+- a Function URL per function at ``/fn/{name}/...``: any HTTP request becomes a payload 2.0
+  event, and the function's answer an HTTP response by Function URL rules;
+- the v2 inference protocol paths (``/v2/models/{name}/...``), routed to the function that
+  serves that model, through the same Function URL conversion;
+- ``GET /health``: each function's environments.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import time
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from modelambda import limits
+from modelambda.local.function import Function, Throttled
+from modelambda.local.httpserver import HttpRequest, HttpResponse
+from modelambda.local.results import Invocation, InvocationResult
+
+if TYPE_CHECKING:
+    from modelambda.local.emulator import Emulator
+
+INVOKE_PREFIX = "/2015-03-31/functions/"
+JSON = ("Content-Type", "application/json")
+_TEXT_TYPES = ("text/", "application/json", "application/xml", "application/javascript",
+               "application/x-www-form-urlencoded", "application/graphql")
+
+
+def service_error(status: int, code: str, message: str, request_id: str,
+                  **extra: str) -> HttpResponse:
+    """An AWS rest-json service error, as botocore parses it."""
+    body = {"Type": "User", "message": message, **extra}
+    return HttpResponse(status, json.dumps(body).encode(), [
+        JSON, ("x-amzn-ErrorType", code), ("x-amzn-RequestId", request_id)])
+
+
+def too_large_response() -> HttpResponse:
+    return service_error(413, "RequestEntityTooLargeException",
+                         f"Request must be smaller than {limits.SYNC_PAYLOAD_BYTES} bytes for "
+                         "the InvokeFunction operation", str(uuid.uuid4()))
+
+
+class Front:
+    def __init__(self, emulator: Emulator) -> None:
+        self.emulator = emulator
+
+    async def handle(self, request: HttpRequest) -> HttpResponse:
+        path = request.path
+        if path.startswith(INVOKE_PREFIX) and path.endswith("/invocations"):
+            if request.method != "POST":
+                return HttpResponse(405, b"")
+            name = path[len(INVOKE_PREFIX):-len("/invocations")]
+            return await self.invoke_api(name, request)
+        if path == "/fn" or path.startswith("/fn/"):
+            name, _, rest = path[len("/fn/"):].partition("/")
+            return await self.function_url(name, "/" + rest, request)
+        if path.startswith("/v2/"):
+            return await self.v2(path, request)
+        if path in ("/health", "/"):
+            return HttpResponse(200, json.dumps(self.emulator.describe()).encode(), [JSON])
+        return HttpResponse(404, json.dumps({"message": f"no route for {path}; see /health"})
+                            .encode(), [JSON])
+
+    # --- Invoke API ---------------------------------------------------------------------
+
+    def _resolve(self, raw: str, qualifier: str | None) -> tuple[Function | None, str]:
+        """Name, name:qualifier or ARN -> the function (or None) and the ARN to report."""
+        if raw.startswith("arn:"):
+            parts = raw.split(":")
+            name = parts[6] if len(parts) > 6 and parts[5] == "function" else raw
+            qualifier = qualifier or (parts[7] if len(parts) > 7 else None)
+        else:
+            name, _, own = raw.partition(":")
+            qualifier = qualifier or own or None
+        function = self.emulator.functions.get(name)
+        arn = (function.settings.arn if function else
+               f"arn:aws:lambda:us-east-1:000000000000:function:{name}")
+        if qualifier:
+            arn += f":{qualifier}"
+            if qualifier != "$LATEST":  # only $LATEST exists locally
+                return None, arn
+        return function, arn
+
+    async def invoke_api(self, raw_name: str, request: HttpRequest) -> HttpResponse:
+        request_id = str(uuid.uuid4())
+        function, arn = self._resolve(raw_name, request.query.get("Qualifier"))
+        if function is None:
+            return service_error(404, "ResourceNotFoundException", f"Function not found: {arn}",
+                                 request_id)
+        kind = request.headers.get("x-amz-invocation-type", "RequestResponse")
+        payload = request.body or b"{}"
+        try:
+            json.loads(payload)
+        except (ValueError, RecursionError) as exc:
+            return service_error(400, "InvalidRequestContentException",
+                                 f"Could not parse request body into json: {exc}", request_id)
+        client_context = None
+        if "x-amz-client-context" in request.headers:
+            try:
+                client_context = base64.b64decode(request.headers["x-amz-client-context"],
+                                                  validate=True).decode()
+            except (binascii.Error, UnicodeDecodeError):
+                return service_error(400, "InvalidRequestContentException",
+                                     "X-Amz-Client-Context must be base64-encoded JSON",
+                                     request_id)
+        if kind == "DryRun":
+            return HttpResponse(204, b"", [("x-amzn-RequestId", request_id)])
+        if kind == "Event":
+            if len(payload) > limits.ASYNC_PAYLOAD_BYTES:
+                return service_error(413, "RequestEntityTooLargeException",
+                                     f"Request must be smaller than {limits.ASYNC_PAYLOAD_BYTES}"
+                                     " bytes for the InvokeAsync operation", request_id)
+            function.submit_event(payload, request_id)
+            return HttpResponse(202, b"", [("x-amzn-RequestId", request_id)])
+        if kind != "RequestResponse":
+            return service_error(400, "InvalidParameterValueException",
+                                 f"Unsupported invocation type {kind!r}", request_id)
+        invocation = Invocation(payload, request_id=request_id, client_context=client_context)
+        try:
+            result = await function.invoke(invocation)
+        except Throttled as exc:
+            return service_error(429, "TooManyRequestsException", "Rate Exceeded.", request_id,
+                                 Reason=exc.reason)
+        headers = [JSON, ("x-amzn-RequestId", request_id), ("X-Amz-Executed-Version", "$LATEST")]
+        if result.function_error:
+            headers.append(("X-Amz-Function-Error", "Unhandled"))
+        if request.headers.get("x-amz-log-type") == "Tail":
+            headers.append(("X-Amz-Log-Result",
+                            base64.b64encode(result.tail().encode()).decode()))
+        return HttpResponse(200, result.payload, headers)
+
+    # --- Function URL -------------------------------------------------------------------
+
+    async def function_url(self, name: str, path: str, request: HttpRequest) -> HttpResponse:
+        function = self.emulator.functions.get(name)
+        if function is None:
+            return HttpResponse(404, json.dumps({"Message": f"no function {name!r}"}).encode(),
+                                [JSON])
+        return await self._through_url(function, path, request)
+
+    async def _through_url(self, function: Function, path: str,
+                           request: HttpRequest) -> HttpResponse:
+        request_id = str(uuid.uuid4())
+        event = url_event(function.settings.name, path, request, request_id)
+        invocation = Invocation(json.dumps(event).encode(), request_id=request_id)
+        try:
+            result = await function.invoke(invocation)
+        except Throttled:
+            return HttpResponse(429, b'{"Message":"Rate Exceeded."}', [JSON])
+        return url_response(result)
+
+    async def v2(self, path: str, request: HttpRequest) -> HttpResponse:
+        if path.rstrip("/") in ("/v2/health/ready", "/v2/health/live"):
+            return HttpResponse(200, b'{"ready":true}', [JSON])
+        parts = path.split("/")
+        if len(parts) >= 4 and parts[2] == "models":
+            function = self.emulator.by_model(parts[3])
+            if function is not None:
+                return await self._through_url(function, path, request)
+            return HttpResponse(404, json.dumps({"error": f"model {parts[3]!r} not found"})
+                                .encode(), [JSON])
+        return HttpResponse(404, b'{"error":"not found"}', [JSON])
+
+
+def url_event(function_name: str, path: str, request: HttpRequest,
+              request_id: str) -> dict[str, Any]:
+    """The payload 2.0 event a Function URL sends for this HTTP request."""
+    headers = {k: v for k, v in request.headers.items() if k != "cookie"}
+    content_type = headers.get("content-type", "")
+    body: str | None = None
+    is_base64 = False
+    if request.body:
+        textual = content_type.startswith(_TEXT_TYPES) or not content_type
+        try:
+            body = request.body.decode("utf-8") if textual else None
+        except UnicodeDecodeError:
+            body = None
+        if body is None:
+            body, is_base64 = base64.b64encode(request.body).decode(), True
+    url_id = function_name.lower()[:32]
+    now = time.time()
+    event: dict[str, Any] = {
+        "version": "2.0", "routeKey": "$default", "rawPath": path,
+        "rawQueryString": request.raw_query, "headers": headers,
+        "requestContext": {
+            "accountId": "anonymous", "apiId": url_id,
+            "domainName": f"{url_id}.lambda-url.us-east-1.on.aws", "domainPrefix": url_id,
+            "http": {"method": request.method, "path": path, "protocol": "HTTP/1.1",
+                     "sourceIp": "127.0.0.1", "userAgent": headers.get("user-agent", "")},
+            "requestId": request_id, "routeKey": "$default", "stage": "$default",
+            "time": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)),
+            "timeEpoch": int(now * 1000)},
+        "isBase64Encoded": is_base64,
+    }
+    if "cookie" in request.headers:
+        event["cookies"] = [c.strip() for c in request.headers["cookie"].split(";")]
+    if request.query:
+        event["queryStringParameters"] = request.query
+    if body is not None:
+        event["body"] = body
+    return event
+
+
+def url_response(result: InvocationResult) -> HttpResponse:
+    """The function's result -> an HTTP response, by Function URL rules."""
+    trace = [("x-amzn-RequestId", result.request_id)]
+    if result.function_error:
+        return HttpResponse(502, b'{"Message":"Internal Server Error"}', [JSON, *trace])
+    try:
+        value = json.loads(result.payload)
+    except ValueError:
+        return HttpResponse(502, b'{"Message":"Internal Server Error"}', [JSON, *trace])
+    if not (isinstance(value, dict) and "statusCode" in value):
+        # A JSON result without statusCode: 200, the JSON itself as the body.
+        return HttpResponse(200, result.payload, [JSON, *trace])
+    try:
+        status = int(value["statusCode"])
+        body = value.get("body") or ""
+        data = (base64.b64decode(body) if value.get("isBase64Encoded")
+                else (body if isinstance(body, str) else json.dumps(body)).encode())
+    except (TypeError, ValueError, binascii.Error):
+        return HttpResponse(502, b'{"Message":"Internal Server Error"}', [JSON, *trace])
+    headers = [(str(k), str(v)) for k, v in (value.get("headers") or {}).items()]
+    headers += [("Set-Cookie", str(c)) for c in value.get("cookies") or []]
+    if not any(k.lower() == "content-type" for k, _ in headers):
+        headers.append(JSON)
+    return HttpResponse(status, data, headers + trace)

@@ -1,0 +1,252 @@
+"""A function's environments: warm reuse, scale-out up to its concurrency, then throttling.
+
+Like Lambda: an invocation takes the most recently used idle environment (warm), or starts a
+new one (cold) while fewer than the concurrency limit are active, or is throttled (429).
+Environments idle for longer than ``idle_timeout_s`` are reaped. Asynchronous (Event)
+invocations are queued, retried twice on a function error, then written to the on-failure
+destination, a JSONL file; an environment that dies mid-invoke is a function error like any
+other, so its event is retried, not lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import time
+from collections.abc import Callable
+from typing import Any
+
+from modelambda.local.environment import BUSY, DEAD, IDLE, STARTING, Environment, InitFailed
+from modelambda.local.results import Invocation, InvocationResult
+from modelambda.local.settings import FunctionSettings
+
+THROTTLE_RETRY_S = 0.5
+
+
+class Throttled(Exception):
+    def __init__(self, reason: str, limit: int) -> None:
+        super().__init__(f"Rate Exceeded. ({reason}: {limit} concurrent executions)")
+        self.reason = reason
+
+
+class Function:
+    def __init__(self, settings: FunctionSettings, sink: Callable[[str], None], tmp_root: str,
+                 max_environments: int = 8, idle_timeout_s: float = 300.0) -> None:
+        self.settings = settings
+        self.sink = sink
+        self.tmp_root = tmp_root
+        self.idle_timeout_s = idle_timeout_s
+        reserved = settings.reserved_concurrency
+        self.limit = reserved if reserved is not None else max_environments
+        self.reason = ("ReservedFunctionConcurrentInvocationLimitExceeded" if reserved is not None
+                       else "ConcurrentInvocationLimitExceeded")
+        self.environments: list[Environment] = []
+        self._created = 0
+        self._in_flight = 0
+        self._events: set[asyncio.Task[None]] = set()
+        self._pending_events: dict[str, bytes] = {}
+        self._reaper: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._reaper = asyncio.create_task(self._reap_idle())
+
+    # --- synchronous invocations --------------------------------------------------------
+
+    def active(self) -> int:
+        return sum(1 for env in self.environments
+                   if env.state != DEAD and (env.reserved or env.state in (STARTING, BUSY)))
+
+    def _take_idle(self) -> Environment | None:
+        idle = [env for env in self.environments if env.state == IDLE and not env.reserved]
+        if not idle:
+            return None
+        env = max(idle, key=lambda e: e.last_used)  # most recently used: warmest caches
+        env.reserved = True
+        return env
+
+    async def invoke(self, invocation: Invocation) -> InvocationResult:
+        invocation.function_arn = self.settings.arn
+        env = self._take_idle()
+        cold = env is None
+        if env is None:
+            if self.active() >= self.limit:
+                raise Throttled(self.reason, self.limit)
+            env, failure = await self._cold_start(invocation)
+            if failure is not None:
+                return failure
+            assert env is not None
+        self._in_flight += 1
+        try:
+            result = await env.invoke(invocation)
+        finally:
+            self._in_flight -= 1
+            env.reserved = False
+            if env.state == DEAD:
+                await self._retire(env)
+        if cold:
+            result.logs = [*env.init_logs(), *result.logs]
+        return result
+
+    def _new_environment(self) -> Environment:
+        self._created += 1
+        env = Environment(self.settings, self._created, self.sink, self.tmp_root)
+        env.reserved = True
+        self.environments.append(env)
+        return env
+
+    async def _cold_start(self, invocation: Invocation
+                          ) -> tuple[Environment | None, InvocationResult | None]:
+        env = self._new_environment()
+        try:
+            await env.start()
+            await env.wait_ready(self.settings.init_timeout_s)
+            return env, None
+        except TimeoutError:
+            # Lambda: an init phase over 10 s is retried inside the invocation, under the
+            # function's timeout.
+            self.sink(f"[{env.id}] INIT_REPORT Init Duration: "
+                      f"{self.settings.init_timeout_s * 1000:.2f} ms\tPhase: init\t"
+                      "Status: timeout")
+            await self._retire(env)
+            env = self._new_environment()
+            try:
+                await env.start()
+                await env.wait_ready(self.settings.timeout_s)
+                return env, None
+            except TimeoutError:
+                await self._retire(env)
+                return None, self._failure(invocation, env, {
+                    "errorType": "Sandbox.Timedout",
+                    "errorMessage": f"RequestId: {invocation.request_id} Error: Task timed out "
+                                    f"after {self.settings.timeout_s:.2f} seconds"})
+            except InitFailed as exc:
+                await self._retire(env)
+                return None, self._failure(invocation, env, exc.payload)
+        except InitFailed as exc:
+            await self._retire(env)
+            return None, self._failure(invocation, env, exc.payload)
+
+    def _failure(self, invocation: Invocation, env: Environment,
+                 payload: dict[str, Any]) -> InvocationResult:
+        init_ms = (time.monotonic() - env.created) * 1000
+        error_type = str(payload.get("errorType", "Runtime.Unknown"))
+        body = {"errorMessage": payload.get("errorMessage", ""), "errorType": error_type,
+                "requestId": "", "stackTrace": payload.get("stackTrace", [])}
+        result = InvocationResult(
+            request_id=invocation.request_id, payload=json.dumps(body).encode(),
+            function_error=True, error_type=error_type, duration_ms=0.0, init_ms=init_ms,
+            memory_mb=self.settings.memory_mb,
+            max_memory_mb=max(1, round(env.peak_rss / (1024 * 1024))), environment=env.id)
+        lines = [*env.init_logs(),
+                 f"INIT_REPORT Init Duration: {init_ms:.2f} ms\tPhase: init\tStatus: error\t"
+                 f"Error Type: {error_type}",
+                 f"START RequestId: {invocation.request_id} Version: $LATEST",
+                 f"END RequestId: {invocation.request_id}", result.report_line()]
+        for line in lines[len(env.init_logs()):]:
+            self.sink(f"[{env.id}] {line}")
+        result.logs = lines
+        return result
+
+    async def _retire(self, env: Environment) -> None:
+        if env in self.environments:
+            self.environments.remove(env)
+        await env.close()
+
+    async def _reap_idle(self) -> None:
+        while True:
+            await asyncio.sleep(min(1.0, self.idle_timeout_s / 2))
+            now = time.monotonic()
+            for env in list(self.environments):
+                if env.state == IDLE and not env.reserved and \
+                        now - env.last_used > self.idle_timeout_s:
+                    self.sink(f"[{env.id}] reaped after {self.idle_timeout_s:.0f} s idle")
+                    await self._retire(env)
+
+    # --- asynchronous (Event) invocations -----------------------------------------------
+
+    def submit_event(self, payload: bytes, request_id: str) -> None:
+        self._pending_events[request_id] = payload
+        task = asyncio.create_task(self._run_event(payload, request_id))
+        self._events.add(task)
+        task.add_done_callback(self._events.discard)
+
+    async def _run_event(self, payload: bytes, request_id: str) -> None:
+        attempts = 0
+        result: InvocationResult | None = None
+        while True:
+            try:
+                result = await self.invoke(Invocation(payload, request_id=request_id))
+            except Throttled:
+                await asyncio.sleep(THROTTLE_RETRY_S)  # throttles are retried, not counted
+                continue
+            attempts += 1
+            if not result.function_error:
+                break
+            if attempts > self.settings.event_retries:
+                self._write_failure(payload, request_id, result, attempts, "RetriesExhausted")
+                break
+            delays = self.settings.event_retry_delays_s
+            await asyncio.sleep(delays[min(attempts - 1, len(delays) - 1)] if delays else 0)
+        self._pending_events.pop(request_id, None)
+
+    def _write_failure(self, payload: bytes, request_id: str, result: InvocationResult | None,
+                       attempts: int, condition: str) -> None:
+        """Append Lambda's on-failure destination record to the JSONL file (durably)."""
+        def parse(data: bytes) -> Any:
+            try:
+                return json.loads(data)
+            except ValueError:
+                return data.decode("utf-8", "replace")
+
+        record = {
+            "version": "1.0",
+            "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()),
+            "requestContext": {"requestId": request_id,
+                               "functionArn": f"{self.settings.arn}:$LATEST",
+                               "condition": condition, "approximateInvokeCount": attempts},
+            "requestPayload": parse(payload),
+            "responseContext": {"statusCode": 200, "executedVersion": "$LATEST",
+                                "functionError": "Unhandled"} if result else {},
+            "responsePayload": parse(result.payload) if result else None,
+        }
+        target = self.settings.on_failure
+        if target is None:
+            self.sink(f"[{self.settings.name}] event {request_id} failed ({condition}) and "
+                      "no on-failure destination is set: " + json.dumps(record))
+            return
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with open(target, "a", encoding="utf-8") as handle:
+            handle.write(json.dumps(record) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        self.sink(f"[{self.settings.name}] event {request_id} -> on-failure {target}")
+
+    # --- state and shutdown -------------------------------------------------------------
+
+    def describe(self) -> dict[str, Any]:
+        return {"name": self.settings.name, "arn": self.settings.arn,
+                "runtime": self.settings.runtime, "memory_mb": self.settings.memory_mb,
+                "timeout_s": self.settings.timeout_s, "concurrency_limit": self.limit,
+                "active": self.active(), "queued_events": len(self._pending_events),
+                "environments": [env.describe() for env in self.environments]}
+
+    async def stop(self, drain_s: float = 10.0) -> None:
+        """Let in-flight work finish (up to ``drain_s``), then stop every environment.
+
+        Events still queued after the drain are written to the on-failure file with the
+        condition "EmulatorShutdown", so none is dropped silently."""
+        if self._reaper is not None:
+            self._reaper.cancel()
+        deadline = time.monotonic() + drain_s
+        while (self._in_flight or self._events) and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        for task in list(self._events):
+            task.cancel()
+        for request_id, payload in list(self._pending_events.items()):
+            self._write_failure(payload, request_id, None, 0, "EmulatorShutdown")
+        self._pending_events.clear()
+        for env in list(self.environments):
+            with contextlib.suppress(Exception):
+                await self._retire(env)

@@ -1,0 +1,164 @@
+"""A small asyncio HTTP/1.1 server: keep-alive, TCP_NODELAY, Content-Length and chunked bodies.
+
+Why not ``http.server``: it parses headers with the email package and runs a thread per
+connection; a Runtime API behind it answered in ~44 ms until Nagle's algorithm was switched off
+(see LAMBDA_FACTS.md). Both of the emulator's HTTP surfaces are latency-critical, so this
+parses the little HTTP/1.1 they need directly on asyncio streams and sets TCP_NODELAY.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import Awaitable, Callable
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+REASONS = {100: "Continue", 200: "OK", 202: "Accepted", 204: "No Content", 400: "Bad Request",
+           403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed", 413: "Payload Too Large",
+           429: "Too Many Requests", 500: "Internal Server Error", 502: "Bad Gateway",
+           503: "Service Unavailable", 504: "Gateway Timeout"}
+
+
+class HttpRequest:
+    __slots__ = ("body", "headers", "method", "path", "query", "raw_query", "target")
+
+    def __init__(self, method: str, target: str, headers: dict[str, str], body: bytes) -> None:
+        self.method = method
+        self.target = target
+        parts = urlsplit(target)
+        self.path = unquote(parts.path)
+        self.raw_query = parts.query
+        self.query = dict(parse_qsl(parts.query, keep_blank_values=True))
+        self.headers = headers  # lower-case names; repeated headers joined with ", "
+        self.body = body
+
+
+class HttpResponse:
+    __slots__ = ("body", "headers", "status")
+
+    def __init__(self, status: int, body: bytes = b"",
+                 headers: list[tuple[str, str]] | None = None) -> None:
+        self.status = status
+        self.body = body
+        self.headers = headers or []
+
+
+Handler = Callable[[HttpRequest], Awaitable[HttpResponse]]
+
+
+class BodyTooLarge(Exception):
+    """Past the hard cap: the connection is dropped without reading the rest."""
+
+
+async def _read_body(reader: asyncio.StreamReader, headers: dict[str, str],
+                     limit: int) -> bytes | None:
+    """The body, or None when it is over ``limit`` (read and discarded up to 4x the limit,
+    so that the client, still sending, gets a clean answer instead of a reset)."""
+    cap = 4 * limit
+    if headers.get("transfer-encoding", "").lower() == "chunked":
+        chunks, size = [], 0
+        while True:
+            line = await reader.readline()
+            length = int(line.split(b";", 1)[0].strip() or b"0", 16)
+            if length == 0:
+                while (await reader.readline()) not in (b"\r\n", b"\n", b""):
+                    pass  # trailers
+                return b"".join(chunks) if size <= limit else None
+            size += length
+            if size > cap:
+                raise BodyTooLarge
+            chunk = await reader.readexactly(length)
+            if size <= limit:
+                chunks.append(chunk)
+            await reader.readexactly(2)
+    length = int(headers.get("content-length", "0") or "0")
+    if length > cap:
+        raise BodyTooLarge
+    body = await reader.readexactly(length) if length else b""
+    return body if length <= limit else None
+
+
+def encode_response(response: HttpResponse, keep_alive: bool) -> bytes:
+    head = [f"HTTP/1.1 {response.status} {REASONS.get(response.status, 'Unknown')}"]
+    head += [f"{name}: {value}" for name, value in response.headers]
+    head.append(f"Content-Length: {len(response.body)}")
+    if not keep_alive:
+        head.append("Connection: close")
+    return ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + response.body
+
+
+class HttpServer:
+    """Serve ``handler`` on ``host:port`` (0 = a free port, see ``.port`` after ``start``)."""
+
+    def __init__(self, handler: Handler, host: str = "127.0.0.1", port: int = 0,
+                 max_body: int = 16 * 1024 * 1024, too_large: HttpResponse | None = None) -> None:
+        self.handler = handler
+        self.host = host
+        self.port = port
+        self.max_body = max_body
+        self.too_large = too_large or HttpResponse(413, b"request body too large")
+        self._server: asyncio.Server | None = None
+        self._connections: set[asyncio.StreamWriter] = set()
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._connection, self.host, self.port,
+                                                  reuse_address=True, limit=1024 * 1024)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            for writer in list(self._connections):
+                writer.close()
+            await self._server.wait_closed()
+            self._server = None
+
+    async def _connection(self, reader: asyncio.StreamReader,
+                          writer: asyncio.StreamWriter) -> None:
+        sock = writer.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._connections.add(writer)
+        try:
+            while await self._one_request(reader, writer):
+                pass
+        except (ConnectionError, asyncio.IncompleteReadError, ValueError, UnicodeDecodeError):
+            pass  # a client that hung up or spoke something else: drop the connection
+        finally:
+            self._connections.discard(writer)
+            writer.close()
+
+    async def _one_request(self, reader: asyncio.StreamReader,
+                           writer: asyncio.StreamWriter) -> bool:
+        line = await reader.readline()
+        if not line.strip():
+            return False
+        method, target, version = line.decode("latin-1").rstrip("\r\n").split(" ", 2)
+        headers: dict[str, str] = {}
+        while True:
+            raw = await reader.readline()
+            if raw in (b"\r\n", b"\n", b""):
+                break
+            name, _, value = raw.decode("latin-1").partition(":")
+            key = name.strip().lower()
+            headers[key] = f"{headers[key]}, {value.strip()}" if key in headers else value.strip()
+        keep_alive = version == "HTTP/1.1" and headers.get("connection", "").lower() != "close"
+        if headers.get("expect", "").lower() == "100-continue":
+            writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        try:
+            body = await _read_body(reader, headers, self.max_body)
+        except BodyTooLarge:
+            writer.write(encode_response(self.too_large, keep_alive=False))
+            await writer.drain()
+            return False
+        if body is None:
+            writer.write(encode_response(self.too_large, keep_alive))
+            await writer.drain()
+            return keep_alive
+        try:
+            response = await self.handler(HttpRequest(method, target, headers, body))
+        except Exception as exc:  # a bug in a handler must not kill the server
+            response = HttpResponse(500, f"internal error: {exc!r}".encode())
+        writer.write(encode_response(response, keep_alive))
+        await writer.drain()
+        return keep_alive

@@ -1,0 +1,56 @@
+"""Find a Python interpreter for a Lambda runtime id (python3.12 -> a CPython 3.12 binary).
+
+Looked for, in order: ``$MODELAMBDA_PYTHON_<MAJOR>_<MINOR>``, ``python3.X`` on PATH, then
+pyenv's versions directory. No silent fallback to another version: running a 3.12 function on
+3.11 hides exactly the import and wheel problems the emulator is there to show.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from functools import cache
+from pathlib import Path
+
+from modelambda.errors import UsageError
+
+
+def version_of(runtime: str) -> str:
+    if not runtime.startswith("python3."):
+        raise UsageError(f"runtime {runtime!r} is not a Python runtime")
+    return runtime.removeprefix("python")
+
+
+def _reports(binary: str, version: str) -> bool:
+    try:
+        out = subprocess.run([binary, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+                             capture_output=True, text=True, timeout=20)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return out.returncode == 0 and out.stdout.strip() == version
+
+
+@cache
+def find_python(runtime: str) -> str:
+    """The path of an interpreter for ``runtime``; UsageError saying how to get one."""
+    version = version_of(runtime)
+    candidates: list[str] = []
+    override = os.environ.get(f"MODELAMBDA_PYTHON_{version.replace('.', '_')}")
+    if override:
+        candidates.append(override)
+    on_path = shutil.which(f"python{version}")
+    if on_path:
+        candidates.append(on_path)
+    pyenv_root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
+    for found in sorted((pyenv_root / "versions").glob(f"{version}.*"), reverse=True):
+        candidates.append(str(found / "bin" / f"python{version}"))
+    for candidate in candidates:
+        # pyenv's shims answer for any version; resolve to the real binary that reports it
+        if Path(candidate).is_file() and _reports(candidate, version):
+            return candidate
+    raise UsageError(
+        f"no Python {version} found for runtime {runtime}: install it (e.g. 'pyenv install "
+        f"{version}' or your OS's python{version} package), or point "
+        f"MODELAMBDA_PYTHON_{version.replace('.', '_')} at one"
+    )

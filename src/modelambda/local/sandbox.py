@@ -1,0 +1,95 @@
+"""How one execution environment's process is started: bubblewrap, or plain with a warning.
+
+Inside bubblewrap the function sees Lambda's layout: its code read-only at ``/var/task``, its
+layers read-only at ``/opt``, the Lambda runtime (awslambdaric, boto3) at ``/var/runtime``, a
+``/tmp`` tmpfs capped at the function's ephemeral storage (so a full /tmp fails with "No space
+left on device" as on Lambda), EFS directories at their mount paths, its own PID namespace.
+The host's root is bound read-only underneath for the interpreter and the system libraries;
+the interpreter runs with ``-S`` so no site-packages of this machine leak in.
+
+Without bwrap, the process runs plainly with the paths remapped through the runtime's
+``MODELAMBDA_*`` variables, and the emulator says once that isolation is off.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from dataclasses import dataclass, field
+
+TASK_ROOT = "/var/task"
+RUNTIME_DIR = "/var/runtime"
+OPT_DIR = "/opt"
+
+_warned = False
+
+
+@dataclass
+class SandboxSpec:
+    python: str  # interpreter binary on the host
+    handler: str  # "module.function"
+    task_dir: str  # host dir -> /var/task
+    runtime_dir: str  # host dir with awslambdaric & co -> /var/runtime
+    tmp_dir: str  # host dir used as /tmp without bwrap
+    opt_dir: str | None = None  # host dir -> /opt
+    ephemeral_mb: int = 512
+    mounts: dict[str, str] = field(default_factory=dict)  # mount path in env -> host dir (rw)
+    env: dict[str, str] = field(default_factory=dict)  # Lambda's variables for the function
+
+
+def bwrap_path() -> str | None:
+    return shutil.which("bwrap")
+
+
+def python_path(python_version: str, task: str, opt: str | None, runtime: str) -> str:
+    """Lambda's search order: task root, layers' site-packages, layers, then the runtime."""
+    parts = [task]
+    if opt:
+        parts += [f"{opt}/python/lib/python{python_version}/site-packages", f"{opt}/python"]
+    parts.append(runtime)
+    return ":".join(parts)
+
+
+def build_command(spec: SandboxSpec, python_version: str, use_bwrap: bool | None = None
+                  ) -> tuple[list[str], dict[str, str], str]:
+    """(argv, environment, working directory) for one environment's process."""
+    global _warned
+    bwrap = bwrap_path() if use_bwrap is not False else None
+    if use_bwrap and bwrap is None:
+        raise RuntimeError("bubblewrap (bwrap) is not installed: apt-get install bubblewrap")
+    runtime_args = [spec.python, "-S", "-m", "awslambdaric", spec.handler]
+    env = dict(spec.env)
+    if bwrap is not None:
+        opt = OPT_DIR if spec.opt_dir else None
+        env.update(LAMBDA_TASK_ROOT=TASK_ROOT, LAMBDA_RUNTIME_DIR=RUNTIME_DIR,
+                   PYTHONPATH=python_path(python_version, TASK_ROOT, opt, RUNTIME_DIR))
+        argv = [bwrap, "--ro-bind", "/", "/", "--tmpfs", "/var",
+                "--ro-bind", spec.task_dir, TASK_ROOT,
+                "--ro-bind", spec.runtime_dir, RUNTIME_DIR]
+        if spec.opt_dir:
+            argv += ["--ro-bind", spec.opt_dir, OPT_DIR]
+        else:
+            argv += ["--tmpfs", OPT_DIR]  # an empty /opt, not the host's
+        argv += ["--size", str(spec.ephemeral_mb * 1024 * 1024), "--tmpfs", "/tmp"]
+        for mount_path, host_dir in sorted(spec.mounts.items()):
+            argv += ["--bind", host_dir, mount_path]
+        argv += ["--proc", "/proc", "--dev", "/dev", "--unshare-pid", "--die-with-parent",
+                 "--new-session", "--chdir", TASK_ROOT, *runtime_args]
+        return argv, env, "/"
+    if not _warned:
+        _warned = True
+        print("modelambda: bwrap not found, environments run as plain processes: no read-only "
+              "/var/task, no /tmp size cap, no PID namespace (apt-get install bubblewrap)",
+              file=sys.stderr)
+    os.makedirs(spec.tmp_dir, exist_ok=True)
+    env.update(LAMBDA_TASK_ROOT=spec.task_dir, LAMBDA_RUNTIME_DIR=spec.runtime_dir,
+               MODELAMBDA_TMP_DIR=spec.tmp_dir, TMPDIR=spec.tmp_dir,
+               PYTHONPATH=python_path(python_version, spec.task_dir, spec.opt_dir,
+                                      spec.runtime_dir))
+    if spec.opt_dir:
+        env["MODELAMBDA_OPT_DIR"] = spec.opt_dir
+    if spec.mounts:
+        # the runtime's EFS source reads MODELAMBDA_EFS_DIR in place of the mount path
+        env["MODELAMBDA_EFS_DIR"] = next(iter(spec.mounts.values()))
+    return runtime_args, env, spec.task_dir

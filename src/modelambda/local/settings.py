@@ -1,0 +1,70 @@
+"""A function as the emulator runs it: its files, its interpreter and its Lambda settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from modelambda import limits
+
+REGION = "us-east-1"
+ACCOUNT = "000000000000"
+
+
+@dataclass
+class FunctionSettings:
+    name: str
+    handler: str  # "module.function", as awslambdaric takes it
+    task_dir: Path  # unpacked code -> /var/task
+    python: str  # interpreter for the runtime version
+    runtime_dir: Path  # the Lambda runtime's own packages (awslambdaric, boto3) -> /var/runtime
+    runtime: str = limits.DEFAULT_RUNTIME
+    architecture: str = "x86_64"
+    opt_dir: Path | None = None  # unpacked layers -> /opt
+    memory_mb: int = 1024
+    timeout_s: float = 30
+    ephemeral_mb: int = limits.EPHEMERAL_MB_MIN
+    reserved_concurrency: int | None = None
+    environment: dict[str, str] = field(default_factory=dict)  # the function's own variables
+    mounts: dict[str, Path] = field(default_factory=dict)  # EFS: mount path -> host directory
+    snapstart: bool = False
+    use_bwrap: bool | None = None  # None: when bwrap is installed
+    init_timeout_s: float = limits.INIT_PHASE_S
+    # Asynchronous (Event) invocations: Lambda retries twice on a function error.
+    event_retries: int = 2
+    event_retry_delays_s: tuple[float, ...] = (1.0, 2.0)
+    on_failure: Path | None = None  # JSONL file: the on-failure destination
+    region: str = REGION
+    account: str = ACCOUNT
+
+    @property
+    def arn(self) -> str:
+        return f"arn:aws:lambda:{self.region}:{self.account}:function:{self.name}"
+
+    @property
+    def python_version(self) -> str:
+        return self.runtime.removeprefix("python")
+
+    def lambda_environment(self, runtime_api: str, initialization: str) -> dict[str, str]:
+        """The variables Lambda sets in every environment, then the function's own."""
+        group = f"/aws/lambda/{self.name}"
+        env = {
+            "AWS_LAMBDA_RUNTIME_API": runtime_api,
+            "AWS_LAMBDA_FUNCTION_NAME": self.name,
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(self.memory_mb),
+            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+            "AWS_LAMBDA_INITIALIZATION_TYPE": initialization,
+            "AWS_LAMBDA_LOG_GROUP_NAME": group,
+            "AWS_LAMBDA_LOG_STREAM_NAME": "local/[$LATEST]modelambda",
+            "AWS_REGION": self.region,
+            "AWS_DEFAULT_REGION": self.region,
+            "AWS_EXECUTION_ENV": f"AWS_Lambda_{self.runtime}",
+            "_HANDLER": self.handler,
+            "TZ": ":UTC",
+            "LANG": "en_US.UTF-8",
+            "PATH": "/var/lang/bin:/usr/local/bin:/usr/bin:/bin:/opt/bin",
+            "LD_LIBRARY_PATH": "/var/lang/lib:/lib64:/usr/lib64:/var/runtime:/var/runtime/lib:"
+                               "/var/task:/var/task/lib:/opt/lib",
+        }
+        env.update(self.environment)
+        return env

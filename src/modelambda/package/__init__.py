@@ -1,0 +1,1 @@
+"""Artifacts per strategy: dependencies for the target, staging, (later) zips, layers, images."""
