@@ -1,8 +1,10 @@
-"""``modelambda invoke DIR (--data JSON | --event FILE)``: call the function once.
+"""``modelambda invoke NAME_OR_DIR (--data JSON | --event FILE)``: call a function once.
 
-For now the handler runs in this process from the service directory (a cold init, then the
-event), exactly the code that runs inside Lambda. The response payload goes to stdout as JSON,
-timings to stderr. A function error prints Lambda's error payload and exits 1.
+When an emulator is running (``modelambda up``, or ``$MODELAMBDA_ENDPOINT``), the call goes
+through its Invoke API, exactly as boto3 would make it. Otherwise, for a service directory, the
+handler runs in this process (a cold init, then the event): the same code that runs inside
+Lambda. Either way the response payload goes to stdout as JSON and the REPORT line to stderr;
+a function error prints Lambda's error payload and exits 1.
 """
 
 from __future__ import annotations
@@ -20,13 +22,17 @@ EPILOG = """examples:
   modelambda invoke examples/iris --data '{"instances": [[5.1, 3.5, 1.4, 0.2]]}'
   modelambda invoke examples/iris --data @examples/iris/request.json
   modelambda invoke examples/iris --event tests/events/function-url.json
+  modelambda invoke iris --data @examples/iris/request.json     # a running emulator's function
 """
 
 
 def register(sub: Any) -> None:
     p = sub.add_parser("invoke", help=HELP, description=HELP.capitalize() + ".", epilog=EPILOG,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("target", type=Path, metavar="DIR", help="the service directory")
+    p.add_argument("target", type=Path, metavar="NAME_OR_DIR",
+                   help="a function running on the emulator, or a service directory")
+    p.add_argument("--local", action="store_true",
+                   help="run a service directory in this process even if an emulator runs")
     what = p.add_mutually_exclusive_group(required=True)
     what.add_argument("--data", metavar="JSON",
                       help="the request as JSON, or @FILE to read it from a file (direct invoke)")
@@ -71,13 +77,58 @@ class _Context:
 
 
 def run(args: argparse.Namespace) -> int:
+    from modelambda.errors import UsageError
+    from modelambda.local.services import running_emulator
+    from modelambda.spec import load_spec
+
+    payload = load_payload(args)
+    emulator = None if args.local else running_emulator()
+    if args.target.is_dir():
+        spec = load_spec(args.target)
+        names = emulator["functions"] if emulator else None
+        if emulator and (names is None or spec.service.name in names):
+            return _remote(emulator["url"], spec.service.name, payload)
+        return _in_process(spec, payload)
+    if emulator is None:
+        raise UsageError(f"{args.target} is not a service directory and no emulator is running: "
+                         "start one with 'modelambda up DIR' (or set MODELAMBDA_ENDPOINT)")
+    return _remote(emulator["url"], str(args.target), payload)
+
+
+def _remote(url: str, name: str, payload: Any) -> int:
+    """Call the emulator's Invoke API with Tail logs; print payload and REPORT line."""
+    import base64
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
+    from modelambda.errors import UsageError
+
+    request = urllib.request.Request(
+        f"{url}/2015-03-31/functions/{urllib.parse.quote(name, safe='')}/invocations",
+        data=json.dumps(payload).encode(), method="POST",
+        headers={"X-Amz-Log-Type": "Tail", "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=960) as response:
+            body, headers = response.read(), response.headers
+    except urllib.error.HTTPError as exc:
+        detail = exc.read().decode("utf-8", "replace")
+        raise UsageError(f"{exc.headers.get('x-amzn-ErrorType', exc.code)}: {detail}") from exc
+    except urllib.error.URLError as exc:
+        raise UsageError(f"cannot reach the emulator at {url}: {exc.reason}") from exc
+    print(body.decode("utf-8", "replace"))
+    log = base64.b64decode(headers.get("X-Amz-Log-Result", "")).decode("utf-8", "replace")
+    report = [line for line in log.splitlines() if line.startswith("REPORT")]
+    if report:
+        print(report[-1], file=sys.stderr)
+    return 1 if headers.get("X-Amz-Function-Error") else 0
+
+
+def _in_process(spec: Any, payload: Any) -> int:
     from modelambda.runtime.app import App
     from modelambda.runtime.errors import ModelambdaError
     from modelambda.runtime.paths import Paths
-    from modelambda.spec import compile_runtime_config, load_spec
-
-    payload = load_payload(args)
-    spec = load_spec(args.target)
+    from modelambda.spec import compile_runtime_config
 
     def to_stderr(line: str) -> None:
         print(line, file=sys.stderr)

@@ -7,13 +7,14 @@ import sys
 from collections.abc import Sequence
 
 from modelambda import __version__
-from modelambda.cli import init_cmd, invoke_cmd
+from modelambda.cli import init_cmd, invoke_cmd, up_cmd
 
-COMMANDS = (init_cmd, invoke_cmd)
+COMMANDS = (init_cmd, invoke_cmd, up_cmd)
 
 EPILOG = """examples:
   modelambda init my-service --model model.onnx
-  modelambda invoke examples/iris --data '{"instances": [[5.1, 3.5, 1.4, 0.2]]}'
+  modelambda up examples/iris
+  modelambda invoke iris --data '{"instances": [[5.1, 3.5, 1.4, 0.2]]}'
 """
 
 

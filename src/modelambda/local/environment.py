@@ -316,7 +316,8 @@ class Environment:
     @staticmethod
     def _timestamp() -> str:
         now = time.time()
-        return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now * 1000) % 1000:03d}Z"
+        millis = int(now * 1000) % 1000
+        return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{millis:03d}Z"
 
     def _log(self, line: str) -> None:
         (self._current_logs if self._current is not None else self._init_logs).append(line)

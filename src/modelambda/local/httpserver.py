@@ -56,7 +56,8 @@ async def _read_body(reader: asyncio.StreamReader, headers: dict[str, str],
     so that the client, still sending, gets a clean answer instead of a reset)."""
     cap = 4 * limit
     if headers.get("transfer-encoding", "").lower() == "chunked":
-        chunks, size = [], 0
+        chunks: list[bytes] = []
+        size = 0
         while True:
             line = await reader.readline()
             length = int(line.split(b";", 1)[0].strip() or b"0", 16)

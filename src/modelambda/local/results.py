@@ -16,8 +16,8 @@ class Invocation:
     client_context: str | None = None  # JSON text, as the Runtime API forwards it
     function_arn: str = ""
     received: float = field(default_factory=time.monotonic)
-    # set by the environment that runs it
-    future: asyncio.Future[InvocationResult] | None = None
+    # set by the environment that runs it: resolves to (payload, error type or None)
+    future: asyncio.Future[tuple[bytes, str | None]] | None = None
 
 
 @dataclass
