@@ -276,7 +276,6 @@ class Environment:
         assert self.proc is not None
         code = await self.proc.wait()
         self.exit_code = code
-        was = self.state
         self.state = DEAD
         self._queue.put_nowait(None)
         if self._oom:
@@ -292,7 +291,7 @@ class Environment:
             for fd in self._fds:
                 self._drain(fd)
             self._ready.set_exception(InitFailed(self._init_error or failure))
-        if was == BUSY and self._current is not None:
+        if self._current is not None:  # in flight (kill() may have marked us dead already)
             request_id = self._current.request_id
             failure["errorMessage"] = f"RequestId: {request_id} Error: {failure['errorMessage']}"
             self._finish(_json_bytes(failure), "Unhandled")

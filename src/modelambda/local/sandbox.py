@@ -72,6 +72,8 @@ def build_command(spec: SandboxSpec, python_version: str, use_bwrap: bool | None
         else:
             argv += ["--tmpfs", OPT_DIR]  # an empty /opt, not the host's
         argv += ["--size", str(spec.ephemeral_mb * 1024 * 1024), "--tmpfs", "/tmp"]
+        if spec.mounts:
+            argv += ["--tmpfs", "/mnt"]  # EFS mount points live under /mnt, as on Lambda
         for mount_path, host_dir in sorted(spec.mounts.items()):
             argv += ["--bind", host_dir, mount_path]
         argv += ["--proc", "/proc", "--dev", "/dev", "--unshare-pid", "--die-with-parent",
