@@ -8,13 +8,11 @@ import re
 import threading
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
 
-from modelambda.local.settings import FunctionSettings
 from tests.emulator.conftest import Emu
 
 ECHO = """
@@ -27,7 +25,8 @@ def handler(event, context):
     print("hello from the handler", COUNT)
     return {"event": event, "count": COUNT, "pid": TOKEN,
             "request_id": context.aws_request_id, "name": context.function_name,
-            "memory": context.memory_limit_in_mb, "remaining_ms": context.get_remaining_time_in_millis(),
+            "memory": context.memory_limit_in_mb,
+            "remaining_ms": context.get_remaining_time_in_millis(),
             "env": {k: os.environ.get(k) for k in ("AWS_LAMBDA_FUNCTION_NAME", "AWS_REGION",
                     "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "LAMBDA_TASK_ROOT", "_HANDLER",
                     "AWS_LAMBDA_FUNCTION_VERSION", "AWS_LAMBDA_LOG_GROUP_NAME")}}
@@ -296,5 +295,3 @@ def test_client_context_reaches_the_function(emu: Emu, make_function: Callable[.
     assert json.loads(result["Payload"].read()) == {"k": "v"}
 
 
-def _unused(settings: FunctionSettings, path: Path) -> None:  # keep imports honest for mypy
-    del settings, path

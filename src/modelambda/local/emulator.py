@@ -77,7 +77,7 @@ class Emulator:
 
     async def stop(self, drain_s: float = 10.0) -> None:
         """Stop taking requests, drain in-flight work, stop every environment."""
-        await self.server.stop()
+        await self.server.stop(drain_s)  # requests in flight get their answers
         await asyncio.gather(*(f.stop(drain_s) for f in self.functions.values()))
         if self._tmp is not None:
             self._tmp.cleanup()

@@ -100,19 +100,30 @@ class HttpServer:
         self.too_large = too_large or HttpResponse(413, b"request body too large")
         self._server: asyncio.Server | None = None
         self._connections: set[asyncio.StreamWriter] = set()
+        self._busy: set[asyncio.StreamWriter] = set()  # between a request and its response
+        self._closing = False
 
     async def start(self) -> None:
         self._server = await asyncio.start_server(self._connection, self.host, self.port,
                                                   reuse_address=True, limit=1024 * 1024)
         self.port = self._server.sockets[0].getsockname()[1]
 
-    async def stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            for writer in list(self._connections):
-                writer.close()
-            await self._server.wait_closed()
-            self._server = None
+    async def stop(self, drain_s: float = 0.0) -> None:
+        """Stop accepting; let requests in progress get their answers (up to ``drain_s``)."""
+        if self._server is None:
+            return
+        self._closing = True
+        self._server.close()
+        for writer in list(self._connections - self._busy):
+            writer.close()  # idle keep-alive connections
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + drain_s
+        while self._busy and loop.time() < deadline:
+            await asyncio.sleep(0.02)
+        for writer in list(self._connections):
+            writer.close()
+        await self._server.wait_closed()
+        self._server = None
 
     async def _connection(self, reader: asyncio.StreamReader,
                           writer: asyncio.StreamWriter) -> None:
@@ -132,8 +143,16 @@ class HttpServer:
     async def _one_request(self, reader: asyncio.StreamReader,
                            writer: asyncio.StreamWriter) -> bool:
         line = await reader.readline()
-        if not line.strip():
+        if not line.strip() or self._closing:
             return False
+        self._busy.add(writer)
+        try:
+            return await self._respond(line, reader, writer)
+        finally:
+            self._busy.discard(writer)
+
+    async def _respond(self, line: bytes, reader: asyncio.StreamReader,
+                       writer: asyncio.StreamWriter) -> bool:
         method, target, version = line.decode("latin-1").rstrip("\r\n").split(" ", 2)
         headers: dict[str, str] = {}
         while True:
@@ -160,6 +179,7 @@ class HttpServer:
             response = await self.handler(HttpRequest(method, target, headers, body))
         except Exception as exc:  # a bug in a handler must not kill the server
             response = HttpResponse(500, f"internal error: {exc!r}".encode())
+        keep_alive = keep_alive and not self._closing
         writer.write(encode_response(response, keep_alive))
         await writer.drain()
         return keep_alive

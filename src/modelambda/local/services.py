@@ -45,7 +45,9 @@ def function_for(directory: Path, *, python: str | None = None,
 
 
 def state_path() -> Path:
-    return deps.cache_root() / STATE_FILE
+    """Where `up` records its URL for `invoke NAME` ($MODELAMBDA_STATE_FILE overrides)."""
+    override = os.environ.get("MODELAMBDA_STATE_FILE")
+    return Path(override) if override else deps.cache_root() / STATE_FILE
 
 
 def write_state(url: str, functions: list[str]) -> None:
