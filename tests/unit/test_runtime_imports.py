@@ -64,3 +64,24 @@ def test_public_surfaces_are_complete_and_sorted() -> None:
         exported = [n for n in dir(module) if n[0].isupper() and n not in ("Path",)]
         assert sorted(module.__all__) == module.__all__
         assert set(exported) <= set(module.__all__)
+
+
+def test_snapstart_reseed_gives_restored_environments_their_own_randomness() -> None:
+    import random
+
+    import numpy as np
+
+    from modelambda.runtime.snapstart import reseed
+
+    # GIVEN two "restores" of the same snapshot state
+    random.seed(0)
+    np.random.seed(0)
+    state = (random.getstate(), np.random.get_state())
+    reseed()
+    first = (random.random(), np.random.random())
+    random.setstate(state[0])
+    np.random.set_state(state[1])
+    reseed()
+    second = (random.random(), np.random.random())
+    # THEN they draw different numbers
+    assert first[0] != second[0] and first[1] != second[1]

@@ -129,9 +129,21 @@ class EmulatorThread:
             return
         with contextlib.suppress(Exception):
             self.call(self.emulator.stop(drain_s), timeout=drain_s + 30)
+        with contextlib.suppress(Exception):
+            self.call(self._cancel_rest(), timeout=10)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(timeout=10)
         self.loop.close()
+
+    @staticmethod
+    async def _cancel_rest() -> None:
+        """Cancel what is still pending (e.g. long polls of killed runtimes) before the loop
+        closes, so nothing is destroyed mid-await."""
+        current = asyncio.current_task()
+        rest = [task for task in asyncio.all_tasks() if task is not current]
+        for task in rest:
+            task.cancel()
+        await asyncio.gather(*rest, return_exceptions=True)
 
     def __enter__(self) -> EmulatorThread:
         return self

@@ -23,6 +23,7 @@ from typing import Any
 from modelambda import limits
 from modelambda.local import procfs
 from modelambda.local.httpserver import HttpRequest, HttpResponse, HttpServer
+from modelambda.local.processes import PolledProcess, SpawnedProcess
 from modelambda.local.results import Invocation, InvocationResult
 from modelambda.local.sandbox import SandboxSpec, build_command
 from modelambda.local.settings import FunctionSettings
@@ -72,7 +73,8 @@ class Environment:
         self.last_used = self.created
         self.init_ms: float | None = None
         self.exit_code: int | None = None
-        self.proc: asyncio.subprocess.Process | None = None
+        self.proc: SpawnedProcess | PolledProcess | None = None
+        self.restored = False  # started from a SnapStart snapshot instead of a fresh init
         self._queue: asyncio.Queue[Invocation | None] = asyncio.Queue()
         self._current: Invocation | None = None
         self._delivered_at = 0.0
@@ -92,25 +94,14 @@ class Environment:
     async def start(self, initialization: str = "on-demand") -> None:
         loop = asyncio.get_running_loop()
         self._ready = loop.create_future()
+        # an init failure nobody waits for any more (e.g. at shutdown) is not an error to log
+        self._ready.add_done_callback(lambda f: f.cancelled() or f.exception())
         self._started_at = time.monotonic()
         await self.api.start()
-        s = self.settings
-        spec = SandboxSpec(
-            python=s.python, handler=s.handler, task_dir=os.path.abspath(s.task_dir),
-            runtime_dir=os.path.abspath(s.runtime_dir),
-            tmp_dir=os.path.join(self.tmp_root, self.id),
-            opt_dir=os.path.abspath(s.opt_dir) if s.opt_dir else None,
-            ephemeral_mb=s.ephemeral_mb,
-            mounts={path: os.path.abspath(host) for path, host in s.mounts.items()},
-            env=s.lambda_environment(f"127.0.0.1:{self.api.port}", initialization),
-        )
-        argv, env, cwd = build_command(spec, s.python_version, s.use_bwrap)
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
         try:
-            self.proc = await asyncio.create_subprocess_exec(
-                *argv, stdin=asyncio.subprocess.DEVNULL, stdout=out_w, stderr=err_w, env=env,
-                cwd=cwd, start_new_session=True)
+            self.proc = await self._launch(out_w, err_w, initialization)
         finally:
             os.close(out_w)
             os.close(err_w)
@@ -121,15 +112,40 @@ class Environment:
         self._tasks = [asyncio.create_task(self._watch_exit()),
                        asyncio.create_task(self._watch_memory())]
 
+    def sandbox_spec(self, initialization: str, extra_env: dict[str, str] | None = None
+                     ) -> SandboxSpec:
+        s = self.settings
+        spec = SandboxSpec(
+            python=s.python, handler=s.handler, task_dir=os.path.abspath(s.task_dir),
+            runtime_dir=os.path.abspath(s.runtime_dir),
+            tmp_dir=os.path.join(self.tmp_root, self.id),
+            opt_dir=os.path.abspath(s.opt_dir) if s.opt_dir else None,
+            ephemeral_mb=s.ephemeral_mb,
+            mounts={path: os.path.abspath(host) for path, host in s.mounts.items()},
+            env={**s.lambda_environment(f"127.0.0.1:{self.api.port}", initialization),
+                 **(extra_env or {})},
+        )
+        return spec
+
+    async def _launch(self, stdout: int, stderr: int, initialization: str
+                      ) -> SpawnedProcess | PolledProcess:
+        """Start this environment's process with ``stdout``/``stderr`` as its output."""
+        spec = self.sandbox_spec(initialization)
+        argv, env, cwd = build_command(spec, self.settings.python_version,
+                                       self.settings.use_bwrap)
+        process = await asyncio.create_subprocess_exec(
+            *argv, stdin=asyncio.subprocess.DEVNULL, stdout=stdout, stderr=stderr, env=env,
+            cwd=cwd, start_new_session=True)
+        return SpawnedProcess(process)
+
     async def wait_ready(self, timeout: float) -> None:
         """Wait for the end of init; InitFailed on an init error, TimeoutError past ``timeout``."""
         assert self._ready is not None
         await asyncio.wait_for(asyncio.shield(self._ready), timeout)
 
     def kill(self) -> None:
-        if self.proc is not None and self.proc.returncode is None:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(self.proc.pid, signal.SIGKILL)
+        if self.proc is not None:
+            self.proc.kill()
         if self.state != DEAD:
             self.state = DEAD
             self._queue.put_nowait(None)  # wake a waiting /next so its handler ends
@@ -182,7 +198,9 @@ class Environment:
         result = InvocationResult(
             request_id=invocation.request_id, payload=payload,
             function_error=error_type is not None, error_type=error_type,
-            duration_ms=duration, init_ms=self.init_ms if self._cold_pending else None,
+            duration_ms=duration,
+            init_ms=self.init_ms if self._cold_pending and not self.restored else None,
+            restore_ms=self.init_ms if self._cold_pending and self.restored else None,
             memory_mb=self.settings.memory_mb,
             max_memory_mb=max(1, round(self.peak_rss / MB)), environment=self.id)
         self._cold_pending = False
@@ -208,7 +226,7 @@ class Environment:
         match = _INVOCATION_PATH.match(path)
         if match and request.method == "POST":
             return self._post_result(match.group(1), match.group(2), request)
-        if path == f"{API}/init/error" and request.method == "POST":
+        if path in (f"{API}/init/error", f"{API}/restore/error") and request.method == "POST":
             self._init_error = self._parse_error(request, "Runtime.Unknown")
             return HttpResponse(202, b'{"status":"OK"}')
         return HttpResponse(404, _json_bytes(_error("NotFound", f"no route {path}")))

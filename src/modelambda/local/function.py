@@ -21,6 +21,7 @@ from typing import Any
 from modelambda.local.environment import BUSY, DEAD, IDLE, STARTING, Environment, InitFailed
 from modelambda.local.results import Invocation, InvocationResult
 from modelambda.local.settings import FunctionSettings
+from modelambda.local.snapstart import RestoredEnvironment, Template
 
 THROTTLE_RETRY_S = 0.5
 
@@ -48,9 +49,38 @@ class Function:
         self._events: set[asyncio.Task[None]] = set()
         self._pending_events: dict[str, bytes] = {}
         self._reaper: asyncio.Task[None] | None = None
+        self.template: Template | None = None
+        self._template_ready: asyncio.Task[Template] | None = None
 
     def start(self) -> None:
         self._reaper = asyncio.create_task(self._reap_idle())
+        if self.settings.snapstart:
+            # Lambda snapshots when a version is published: here, when the function starts.
+            self._template_ready = asyncio.create_task(self._snapshot())
+
+    async def _snapshot(self) -> Template:
+        template = Template(self.settings, self.sink, self.tmp_root)
+        try:
+            await template.snapshot(self.settings.init_timeout_s)
+        except BaseException:
+            await template.close()
+            raise
+        self.template = template
+        return template
+
+    async def _restore_source(self) -> Template | None:
+        """The template to restore from (made again if it died), or None without SnapStart."""
+        if not self.settings.snapstart:
+            return None
+        if self._template_ready is None or (
+                self._template_ready.done() and (
+                    self._template_ready.cancelled() or self._template_ready.exception()
+                    or self._template_ready.result().state == DEAD)):
+            if self.template is not None:
+                await self.template.close()
+                self.template = None
+            self._template_ready = asyncio.create_task(self._snapshot())
+        return await asyncio.shield(self._template_ready)
 
     # --- synchronous invocations --------------------------------------------------------
 
@@ -89,15 +119,20 @@ class Function:
             result.logs = [*env.init_logs(), *result.logs]
         return result
 
-    def _new_environment(self) -> Environment:
+    def _new_environment(self, template: Template | None = None) -> Environment:
         self._created += 1
-        env = Environment(self.settings, self._created, self.sink, self.tmp_root)
+        env: Environment = (
+            Environment(self.settings, self._created, self.sink, self.tmp_root)
+            if template is None
+            else RestoredEnvironment(template, self._created, self.sink, self.tmp_root))
         env.reserved = True
         self.environments.append(env)
         return env
 
     async def _cold_start(self, invocation: Invocation
                           ) -> tuple[Environment | None, InvocationResult | None]:
+        if self.settings.snapstart:
+            return await self._restore(invocation)
         env = self._new_environment()
         try:
             await env.start()
@@ -127,6 +162,34 @@ class Function:
         except InitFailed as exc:
             await self._retire(env)
             return None, self._failure(invocation, env, exc.payload)
+
+    async def _restore(self, invocation: Invocation
+                       ) -> tuple[Environment | None, InvocationResult | None]:
+        placeholder = self._new_environment()  # holds the concurrency slot while we wait
+        try:
+            template = await self._restore_source()
+        except InitFailed as exc:
+            await self._retire(placeholder)
+            return None, self._failure(invocation, placeholder, exc.payload)
+        except TimeoutError:
+            await self._retire(placeholder)
+            return None, self._failure(invocation, placeholder, {
+                "errorType": "Runtime.InitTimeout",
+                "errorMessage": "the SnapStart snapshot's init phase timed out"})
+        assert template is not None
+        self.environments.remove(placeholder)
+        env = self._new_environment(template)
+        try:
+            await env.start()
+            # Lambda gives the after-restore hooks 10 s.
+            await env.wait_ready(self.settings.init_timeout_s)
+            return env, None
+        except (InitFailed, TimeoutError) as exc:
+            await self._retire(env)
+            payload = exc.payload if isinstance(exc, InitFailed) else {
+                "errorType": "Runtime.RestoreTimeout",
+                "errorMessage": "the after-restore hooks did not finish in 10 s"}
+            return None, self._failure(invocation, env, payload)
 
     def _failure(self, invocation: Invocation, env: Environment,
                  payload: dict[str, Any]) -> InvocationResult:
@@ -226,11 +289,16 @@ class Function:
     # --- state and shutdown -------------------------------------------------------------
 
     def describe(self) -> dict[str, Any]:
-        return {"name": self.settings.name, "arn": self.settings.arn,
-                "runtime": self.settings.runtime, "memory_mb": self.settings.memory_mb,
-                "timeout_s": self.settings.timeout_s, "concurrency_limit": self.limit,
-                "active": self.active(), "queued_events": len(self._pending_events),
-                "environments": [env.describe() for env in self.environments]}
+        described = {"name": self.settings.name, "arn": self.settings.arn,
+                     "runtime": self.settings.runtime, "memory_mb": self.settings.memory_mb,
+                     "timeout_s": self.settings.timeout_s, "concurrency_limit": self.limit,
+                     "active": self.active(), "queued_events": len(self._pending_events),
+                     "environments": [env.describe() for env in self.environments]}
+        if self.settings.snapstart:
+            described["snapshot"] = None if self.template is None else {
+                "state": self.template.state, "snapshot_ms": self.template.snapshot_ms,
+                "rss_mb": round(self.template.rss / 2**20, 1)}
+        return described
 
     async def stop(self, drain_s: float = 10.0) -> None:
         """Let in-flight work finish (up to ``drain_s``), then stop every environment.
@@ -250,3 +318,7 @@ class Function:
         for env in list(self.environments):
             with contextlib.suppress(Exception):
                 await self._retire(env)
+        if self._template_ready is not None and not self._template_ready.done():
+            self._template_ready.cancel()
+        if self.template is not None:
+            await self.template.close()

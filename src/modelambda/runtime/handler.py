@@ -2,16 +2,23 @@
 
 Importing this module IS the init phase: it reads the config, resolves the model source,
 loads the model and the hooks, so that Lambda bills the work to init (and SnapStart can
-snapshot it) and the first request is served from memory like every later one.
+snapshot it) and the first request is served from memory like every later one. Under
+SnapStart it also registers the warm-up and re-seed hooks (``runtime/snapstart.py``).
 """
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from modelambda.runtime.app import App
 
 app = App.from_environment()
+
+if os.environ.get("AWS_LAMBDA_INITIALIZATION_TYPE") == "snap-start":
+    from modelambda.runtime import snapstart
+
+    snapstart.register(app)
 
 
 def handle(event: Any, context: Any) -> Any:

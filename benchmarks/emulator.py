@@ -1,0 +1,674 @@
+"""The local emulator against in-process calls, hand-written cold starts and MLServer, in one run.
+
+Three measurements, each compared with a baseline measured in the same run (the machine is
+shared and noisy: only the ratios and differences mean something):
+
+1. warm invoke latency: ``POST /2015-03-31/functions/iris/invocations`` over one keep-alive
+   ``http.client`` connection, and through boto3's ``lambda`` client, against calling the same
+   handler in-process (``App.handle``). Blocks of each kind alternate, so noise hits all alike.
+   Diagnostic lines: a do-nothing handler through the emulator (the floor of emulator +
+   awslambdaric), iris with onnxruntime limited to one thread, and the environment-side
+   ``Duration`` of the REPORT lines (from handing the event to ``/next`` until ``/response``).
+2. cold start: invoke-to-answer for a fresh environment (each sample adds the function under a
+   new name), for iris and MiniLM, against the hand-written handler of ``cold_start.py`` run as
+   a fresh ``python3.12 -S`` process with the same staged dependencies on ``PYTHONPATH``.
+   Diagnostic columns: modelambda's handler in such a bare process, and the emulator with the
+   staged task directory byte-compiled for 3.12 beforehand.
+3. throughput: iris through the Function URL front (``POST /fn/iris/``) with ``wrk`` at
+   concurrency 1, 4 and 16, beside MLServer 1.7.1 serving the same ONNX file
+   (``benchmarks/mlserver_iris``, a small onnxruntime runtime) at ``POST /v2/models/iris/infer``.
+
+Usage: python benchmarks/emulator.py [--quick] [--json FILE] [--no-mlserver] [--skip SECTION]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import http.client
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+sys.path.insert(0, str(BENCH))
+import cold_start  # noqa: E402  (also puts ROOT/src on sys.path)
+
+from modelambda.local.emulator import EmulatorThread  # noqa: E402
+from modelambda.local.interpreters import find_python  # noqa: E402
+from modelambda.local.services import function_for  # noqa: E402
+from modelambda.local.settings import FunctionSettings  # noqa: E402
+
+IRIS_DIR = ROOT / "examples" / "iris"
+IRIS_EVENT = {"instances": [[5.1, 3.5, 1.4, 0.2]]}
+IRIS_V2 = {"inputs": [{"name": "input", "shape": [1, 4], "datatype": "FP32",
+                       "data": [5.1, 3.5, 1.4, 0.2]}]}
+MINILM_FILES = ("model.onnx", "tokenizer.json", "sentence_bert_config.json")
+INVOKE = "/2015-03-31/functions/{}/invocations"
+JSON_HEADERS = {"Content-Type": "application/json"}
+
+MLSERVER_VENV = Path(os.environ.get("MODELAMBDA_MLSERVER_VENV")
+                     or Path.home() / ".cache" / "modelambda" / "mlserver-venv")
+MLSERVER_PACKAGES = ("mlserver==1.7.1", "mlserver-sklearn==1.7.1", "uvloop==0.21.0",
+                     "onnxruntime")
+MLSERVER_DIR = BENCH / "mlserver_iris"
+WRK_SCRIPT = BENCH / "wrk_post.lua"
+CONCURRENCY = (1, 4, 16)
+
+NOOP_HANDLER = "def handler(event, context):\n    return {'ok': True}\n"
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def percentile(samples: list[float], q: float) -> float:
+    """Nearest-rank percentile (q in 0..100)."""
+    ordered = sorted(samples)
+    rank = max(1, min(len(ordered), round(q / 100 * len(ordered) + 0.5)))
+    return ordered[rank - 1]
+
+
+def summary(samples: list[float]) -> dict[str, float]:
+    return {"n": len(samples), "p50_ms": round(percentile(samples, 50), 4),
+            "p99_ms": round(percentile(samples, 99), 4),
+            "mean_ms": round(statistics.fmean(samples), 4)}
+
+
+# --- services ---------------------------------------------------------------------------
+
+
+def copy_service(source: Path, target: Path, extra_toml: str = "", name: str | None = None
+                 ) -> Path:
+    """A private copy of an example (so staging writes under the temp dir, not examples/)."""
+    shutil.copytree(source, target, ignore=shutil.ignore_patterns(".modelambda", "model"))
+    spec = target / "modelambda.toml"
+    text = spec.read_text()
+    if name is not None:
+        text = re.sub(r'(?m)^name = "[^"]*"', f'name = "{name}"', text, count=1)
+    spec.write_text(text + ("\n" + extra_toml if extra_toml else ""))
+    return target
+
+
+def minilm_service(target: Path) -> Path:
+    service = copy_service(ROOT / "examples" / "minilm-embeddings", target)
+    model = service / "model"
+    model.mkdir()
+    for name in MINILM_FILES:
+        source = cold_start.SHARED_MINILM / name
+        if not source.is_file():
+            raise SystemExit(f"the MiniLM model is missing: {source}")
+        try:
+            os.link(source, model / name)
+        except OSError:
+            shutil.copy(source, model / name)
+    return service
+
+
+def compiled_copy(task_dir: Path, target: Path, python: str) -> Path:
+    """The staged task directory (hard links) with .pyc files compiled by ``python``."""
+    shutil.copytree(task_dir, target, copy_function=os.link)
+    subprocess.run([python, "-m", "compileall", "-q", str(target)], check=True, timeout=300)
+    return target
+
+
+def noop_function(base: FunctionSettings, directory: Path) -> FunctionSettings:
+    directory.mkdir(parents=True)
+    (directory / "noop.py").write_text(NOOP_HANDLER)
+    return dataclasses.replace(base, name="noop", handler="noop.handler", task_dir=directory)
+
+
+class ReportSink:
+    """The emulator's log sink: keeps the REPORT Duration of each function, drops the rest."""
+
+    _DURATION = re.compile(r"^\[(.+)-\d+\] REPORT RequestId: \S+\tDuration: ([\d.]+) ms")
+
+    def __init__(self) -> None:
+        self.durations: dict[str, list[float]] = {}
+        self.recording = False
+
+    def __call__(self, line: str) -> None:
+        if self.recording and "REPORT" in line:
+            match = self._DURATION.match(line)
+            if match:
+                self.durations.setdefault(match.group(1), []).append(float(match.group(2)))
+
+
+def http_post(port: int, path: str, body: bytes, timeout: float = 120.0
+              ) -> tuple[int, dict[str, str], bytes]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request("POST", path, body, JSON_HEADERS)
+        response = conn.getresponse()
+        return response.status, dict(response.getheaders()), response.read()
+    finally:
+        conn.close()
+
+
+def check_answer(status: int, headers: dict[str, str], data: bytes, what: str) -> None:
+    if status != 200 or "X-Amz-Function-Error" in headers or b"predictions" not in data:
+        raise RuntimeError(f"{what}: unexpected answer {status} {headers} {data[:300]!r}")
+
+
+# --- 1. warm invoke latency --------------------------------------------------------------
+
+
+def warm_latency(emu: EmulatorThread, sink: ReportSink, functions: dict[str, FunctionSettings],
+                 requests: int) -> dict[str, Any]:
+    import boto3
+    from botocore.config import Config
+
+    from modelambda.runtime.app import App
+    from modelambda.runtime.paths import Paths
+    from modelambda.spec import compile_runtime_config, load_spec
+
+    for settings in functions.values():
+        emu.add_function(settings)
+    app = App(compile_runtime_config(load_spec(IRIS_DIR)), Paths.from_environment(),
+              log=lambda _: None)
+    port = emu.emulator.port
+    body = json.dumps(IRIS_EVENT).encode()
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    client = boto3.client(
+        "lambda", endpoint_url=emu.url, region_name="us-east-1", aws_access_key_id="bench",
+        aws_secret_access_key="bench",
+        config=Config(retries={"max_attempts": 1}, read_timeout=30, connect_timeout=5))
+
+    def direct() -> None:
+        out = app.handle(IRIS_EVENT, None)
+        assert "predictions" in out, out
+
+    def via_http(name: str) -> Callable[[], None]:
+        path = INVOKE.format(name)
+
+        def call() -> None:
+            conn.request("POST", path, body, JSON_HEADERS)
+            response = conn.getresponse()
+            data = response.read()
+            if response.status != 200 or response.getheader("X-Amz-Function-Error"):
+                raise RuntimeError(f"{name}: {response.status} {data[:200]!r}")
+        return call
+
+    def via_boto3() -> None:
+        out = client.invoke(FunctionName="iris", Payload=body)
+        data = out["Payload"].read()
+        if out["StatusCode"] != 200 or "FunctionError" in out or b"predictions" not in data:
+            raise RuntimeError(f"boto3: {out} {data[:200]!r}")
+
+    kinds: dict[str, Callable[[], None]] = {
+        "in_process": direct,
+        "emulator_http": via_http("iris"),
+        "emulator_boto3": via_boto3,
+        "noop_http": via_http("noop"),
+        "iris_1thread_http": via_http("iris-1thread"),
+    }
+    samples: dict[str, list[float]] = {kind: [] for kind in kinds}
+    block = 50
+    for call in kinds.values():  # cold starts and warm-up, not measured
+        for _ in range(block):
+            call()
+    sink.recording = True
+    deadline = time.monotonic() + 120  # bounded whatever the machine does
+    rounds = max(1, requests // block)
+    for _ in range(rounds):
+        for kind, call in kinds.items():
+            for _ in range(block):
+                start = time.perf_counter()
+                call()
+                samples[kind].append((time.perf_counter() - start) * 1000)
+        if time.monotonic() > deadline:
+            log("warm latency: time bound reached, stopping early")
+            break
+    sink.recording = False
+    conn.close()
+    client.close()
+
+    result: dict[str, Any] = {kind: summary(values) for kind, values in samples.items()}
+    base = result["in_process"]
+    for kind in ("emulator_http", "emulator_boto3", "noop_http", "iris_1thread_http"):
+        result[kind]["overhead_p50_ms"] = round(result[kind]["p50_ms"] - base["p50_ms"], 4)
+        result[kind]["overhead_p99_ms"] = round(result[kind]["p99_ms"] - base["p99_ms"], 4)
+    result["environment_duration"] = {
+        name: summary(sink.durations.get(name, [0.0])) for name in ("iris", "noop")}
+    result["goal_p50_overhead_ms"] = 0.5
+    return result
+
+
+# --- 2. cold start ------------------------------------------------------------------------
+
+
+def run_process(python: str, code: str, event: dict[str, Any], task_root: Path,
+                pythonpath: str) -> float:
+    env = {**os.environ, "LAMBDA_TASK_ROOT": str(task_root), "PYTHONPATH": pythonpath,
+           "PYTHONDONTWRITEBYTECODE": "1"}
+    for name in ("MODELAMBDA_TASK_ROOT", "MODELAMBDA_OPT_DIR", "MODELAMBDA_TMP_DIR",
+                 "VIRTUAL_ENV"):
+        env.pop(name, None)
+    start = time.perf_counter()
+    done = subprocess.run([python, "-S", "-c", code, json.dumps(event), str(task_root)],
+                          capture_output=True, text=True, env=env, cwd=task_root, timeout=120)
+    elapsed = (time.perf_counter() - start) * 1000
+    if done.returncode != 0 or '"predictions"' not in done.stdout:
+        raise RuntimeError(f"a baseline sample failed:\n{done.stdout}\n{done.stderr[-2000:]}")
+    return elapsed
+
+
+class ColdEmulator:
+    """Cold invokes through one emulator: each sample is the function under a new name."""
+
+    def __init__(self, emu: EmulatorThread) -> None:
+        self.emu = emu
+        self.count = 0
+
+    def sample(self, settings: FunctionSettings, event: dict[str, Any]) -> tuple[float, float]:
+        self.count += 1
+        name = f"{settings.name}-cold{self.count}"
+        self.emu.add_function(dataclasses.replace(settings, name=name))
+        body = json.dumps(event).encode()
+        try:
+            start = time.perf_counter()
+            status, headers, data = http_post(self.emu.emulator.port, INVOKE.format(name), body)
+            elapsed = (time.perf_counter() - start) * 1000
+            check_answer(status, headers, data, f"cold {name}")
+            envs = self.emu.function(name).environments
+            init_ms = float(envs[0].init_ms or 0.0) if envs else 0.0
+        finally:
+            self.emu.call(self._drop(name), timeout=60)
+        return elapsed, init_ms
+
+    async def _drop(self, name: str) -> None:
+        function = self.emu.emulator.functions.pop(name)
+        await function.stop(0)
+
+
+def cold_starts(emu: EmulatorThread, cases: dict[str, dict[str, Any]], runs: int,
+                python312: str) -> dict[str, Any]:
+    cold = ColdEmulator(emu)
+    results: dict[str, Any] = {}
+    for model, case in cases.items():
+        settings: FunctionSettings = case["settings"]
+        event = case["event"]
+        deps = str(Path(settings.opt_dir or "") / "python")
+        bundle: Path = case["bundle"]
+        columns: dict[str, Callable[[], float]] = {
+            "emulator": lambda s=settings, e=event: cold.sample(s, e)[0],
+            "emulator_precompiled": lambda s=case["precompiled"], e=event: cold.sample(s, e)[0],
+            "modelambda_bare_process": lambda e=event, b=bundle: run_process(
+                python312, cold_start.OURS, e, b, f"{b}:{deps}"),
+            "hand_written": lambda e=event, b=bundle, h=case["hand"]: run_process(
+                python312, h, e, b, deps),
+        }
+        samples: dict[str, list[float]] = {column: [] for column in columns}
+        for fn in columns.values():  # page cache, not measured
+            fn()
+        for _ in range(runs):  # alternate, so noise hits every column alike
+            for column, fn in columns.items():
+                samples[column].append(fn())
+        medians = {column: statistics.median(values) for column, values in samples.items()}
+        results[model] = {
+            "runs": runs,
+            **{f"{column}_ms": round(value, 1) for column, value in medians.items()},
+            "ratio_emulator_vs_hand_written": round(medians["emulator"]
+                                                    / medians["hand_written"], 3),
+            "ratio_precompiled_vs_hand_written": round(medians["emulator_precompiled"]
+                                                       / medians["hand_written"], 3),
+            "ratio_bare_vs_hand_written": round(medians["modelambda_bare_process"]
+                                                / medians["hand_written"], 3),
+            "samples_ms": {column: [round(v, 1) for v in values]
+                           for column, values in samples.items()},
+        }
+        log(f"cold {model}: " + ", ".join(f"{c} {v:.0f} ms" for c, v in medians.items()))
+    results["python"] = python312
+    results["goal_ratio_minilm"] = 1.0
+    return results
+
+
+# --- 3. throughput ------------------------------------------------------------------------
+
+
+def wrk_run(url: str, body: dict[str, Any], connections: int, seconds: float) -> dict[str, Any]:
+    env = {**os.environ, "WRK_BODY": json.dumps(body)}
+    argv = ["wrk", "-t", "1", "-c", str(connections), "-d", f"{seconds:g}s", "--timeout", "5s",
+            "-s", str(WRK_SCRIPT), url]
+    done = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=seconds + 60)
+    match = re.search(r"^WRK_RESULT (.*)$", done.stdout, re.M)
+    if done.returncode != 0 or match is None:
+        raise RuntimeError(f"wrk failed: {done.stdout}\n{done.stderr}")
+    raw = {key: float(value) for key, value in
+           (item.split("=") for item in match.group(1).split())}
+    errors = int(raw["connect"] + raw["read"] + raw["write"] + raw["timeout"])
+    return {"concurrency": connections, "seconds": seconds,
+            "requests": int(raw["requests"]),
+            "req_per_s": round(raw["requests"] / (raw["duration_us"] / 1e6), 1),
+            "p50_ms": round(raw["p50_us"] / 1000, 3), "p90_ms": round(raw["p90_us"] / 1000, 3),
+            "p99_ms": round(raw["p99_us"] / 1000, 3), "non_2xx": int(raw["status"]),
+            "socket_errors": errors}
+
+
+def env_invocations(emu: EmulatorThread, name: str) -> dict[str, int]:
+    described = emu.describe()
+    for function in described["functions"]:
+        if function["name"] == name:
+            return {env["id"]: env["invocations"] for env in function["environments"]}
+    return {}
+
+
+def prewarm(port: int, path: str, body: bytes, count: int) -> None:
+    """``count`` concurrent requests: with no idle environment, each one starts its own."""
+    errors: list[str] = []
+
+    def one() -> None:
+        try:
+            status, headers, data = http_post(port, path, body, timeout=120)
+            check_answer(status, headers, data, "prewarm")
+        except Exception as exc:  # reported below
+            errors.append(repr(exc))
+
+    threads = [threading.Thread(target=one) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(150)
+    if errors:
+        raise RuntimeError(f"prewarm failed: {errors[:3]}")
+
+
+def emulator_throughput(emu: EmulatorThread, settings: FunctionSettings, seconds: float,
+                        warmup_s: float) -> dict[str, Any]:
+    limit = max(CONCURRENCY)
+    emu.add_function(dataclasses.replace(settings, reserved_concurrency=limit))
+    port = emu.emulator.port
+    prewarm(port, "/fn/iris/", json.dumps(IRIS_EVENT).encode(), limit)
+    status, headers, data = http_post(port, "/fn/iris/", json.dumps(IRIS_EVENT).encode())
+    check_answer(status, headers, data, "Function URL")
+    url = f"http://127.0.0.1:{port}/fn/iris/"
+    runs = []
+    for connections in CONCURRENCY:
+        wrk_run(url, IRIS_EVENT, connections, warmup_s)
+        before = env_invocations(emu, "iris")
+        result = wrk_run(url, IRIS_EVENT, connections, seconds)
+        after = env_invocations(emu, "iris")
+        result["environments_used"] = sum(1 for env, n in after.items()
+                                          if n > before.get(env, 0))
+        result["environments_total"] = len(after)
+        runs.append(result)
+        log(f"emulator c={connections}: {result['req_per_s']} req/s, p50 {result['p50_ms']} ms, "
+            f"{result['environments_used']} environments")
+    return {"url": url, "reserved_concurrency": limit, "runs": runs}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def mlserver_venv() -> Path | None:
+    """The venv with MLServer (created on first use); None with a message when impossible."""
+    binary = MLSERVER_VENV / "bin" / "mlserver"
+    if binary.is_file():
+        return MLSERVER_VENV
+    log(f"creating the MLServer venv at {MLSERVER_VENV} (once; takes a minute or two)")
+    try:
+        subprocess.run([sys.executable, "-m", "venv", str(MLSERVER_VENV)], check=True,
+                       timeout=300, capture_output=True)
+        subprocess.run([str(MLSERVER_VENV / "bin" / "pip"), "install", "-q",
+                        *MLSERVER_PACKAGES], check=True, timeout=900, capture_output=True)
+    except (OSError, subprocess.SubprocessError) as exc:
+        detail = getattr(exc, "stderr", b"") or b""
+        log(f"MLServer skipped: could not create {MLSERVER_VENV}: {exc}\n"
+            f"{detail.decode(errors='replace')[-1500:] if isinstance(detail, bytes) else detail}")
+        shutil.rmtree(MLSERVER_VENV, ignore_errors=True)
+        return None
+    return MLSERVER_VENV if binary.is_file() else None
+
+
+class MLServer:
+    """MLServer on 127.0.0.1 serving benchmarks/mlserver_iris; stopped by its own pid."""
+
+    def __init__(self, venv: Path, workdir: Path) -> None:
+        self.venv = venv
+        self.port = free_port()
+        self.log_path = workdir / "mlserver.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout_s: float = 90) -> float:
+        env = {**os.environ, "MLSERVER_HOST": "127.0.0.1", "MLSERVER_HTTP_PORT": str(self.port),
+               "MLSERVER_GRPC_PORT": str(free_port()),
+               "MLSERVER_METRICS_PORT": str(free_port())}
+        env.pop("PYTHONPATH", None)
+        started = time.perf_counter()
+        with open(self.log_path, "wb") as out:
+            self.proc = subprocess.Popen(
+                [str(self.venv / "bin" / "mlserver"), "start", str(MLSERVER_DIR)],
+                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+                cwd=MLSERVER_DIR, start_new_session=True)
+        deadline = started + timeout_s
+        body = json.dumps(IRIS_V2).encode()
+        while time.perf_counter() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"MLServer exited ({self.proc.returncode}):\n{self.tail()}")
+            try:
+                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
+                conn.request("GET", "/v2/models/iris/ready")
+                ready = conn.getresponse()
+                ready.read()
+                conn.close()
+                if ready.status == 200:
+                    status, _, data = http_post(self.port, "/v2/models/iris/infer", body)
+                    answer = json.loads(data) if status == 200 else {}
+                    outputs = {o["name"]: o["data"] for o in answer.get("outputs", [])}
+                    if outputs.get("label") == [0] and len(outputs.get("probabilities", [])) == 3:
+                        return (time.perf_counter() - started) * 1000
+                    raise RuntimeError(f"MLServer answered wrongly: {status} {data[:300]!r}")
+            except (OSError, http.client.HTTPException):
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(f"MLServer not ready after {timeout_s} s:\n{self.tail()}")
+
+    def tail(self) -> str:
+        with contextlib.suppress(OSError):
+            return self.log_path.read_text(errors="replace")[-3000:]
+        return ""
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGTERM)  # the group we started for it
+        try:
+            self.proc.wait(15)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)
+
+
+def mlserver_throughput(workdir: Path, seconds: float, warmup_s: float) -> dict[str, Any]:
+    venv = mlserver_venv()
+    if venv is None:
+        return {"skipped": f"no MLServer venv at {MLSERVER_VENV}"}
+    server = MLServer(venv, workdir)
+    try:
+        ready_ms = server.start()
+        url = f"http://127.0.0.1:{server.port}/v2/models/iris/infer"
+        runs = []
+        for connections in CONCURRENCY:
+            wrk_run(url, IRIS_V2, connections, warmup_s)
+            result = wrk_run(url, IRIS_V2, connections, seconds)
+            runs.append(result)
+            log(f"MLServer c={connections}: {result['req_per_s']} req/s, "
+                f"p50 {result['p50_ms']} ms")
+        return {"url": url, "start_to_ready_ms": round(ready_ms), "runs": runs,
+                "version": "1.7.1", "settings": json.loads((MLSERVER_DIR / "settings.json")
+                                                          .read_text())}
+    except RuntimeError as exc:
+        return {"skipped": f"MLServer failed: {exc}"}
+    finally:
+        server.stop()
+
+
+# --- the table ----------------------------------------------------------------------------
+
+
+def print_table(results: dict[str, Any]) -> None:
+    out = []
+    warm = results.get("warm_latency")
+    if warm:
+        out.append("\n1. Warm invoke, iris, sequential, one keep-alive connection "
+                   f"({warm['in_process']['n']} requests each, alternating blocks of 50)")
+        out.append(f"   {'path':44s} {'p50 ms':>8s} {'p99 ms':>8s} {'+p50 ms':>8s} "
+                   f"{'+p99 ms':>8s}")
+        labels = [("in_process", "in-process App.handle (baseline)"),
+                  ("emulator_http", "emulator Invoke API, http.client"),
+                  ("emulator_boto3", "emulator Invoke API, boto3 lambda client"),
+                  ("noop_http", "  diag: do-nothing handler, http.client"),
+                  ("iris_1thread_http", "  diag: iris, onnxruntime 1 thread, http.client")]
+        for key, label in labels:
+            row = warm[key]
+            extra = (f" {row['overhead_p50_ms']:8.3f} {row['overhead_p99_ms']:8.3f}"
+                     if "overhead_p50_ms" in row else "")
+            out.append(f"   {label:44s} {row['p50_ms']:8.3f} {row['p99_ms']:8.3f}{extra}")
+        for name, row in warm["environment_duration"].items():
+            out.append(f"   {'  diag: REPORT Duration (env side), ' + name:44s} "
+                       f"{row['p50_ms']:8.3f} {row['p99_ms']:8.3f}")
+        out.append(f"   goal: p50 overhead < {warm['goal_p50_overhead_ms']} ms -> "
+                   f"{warm['emulator_http']['overhead_p50_ms']:.3f} ms (http.client)")
+    cold = results.get("cold_start")
+    if cold:
+        out.append(f"\n2. Cold start, invoke to answer, median of {cold['iris']['runs']} "
+                   f"(python {cold['python']})")
+        out.append(f"   {'model':8s} {'emulator':>9s} {'hand':>9s} {'ratio':>6s} "
+                   f"{'| bare ours':>11s} {'ratio':>6s} {'| emu+pyc':>10s} {'ratio':>6s}")
+        for model in ("iris", "minilm"):
+            row = cold[model]
+            out.append(f"   {model:8s} {row['emulator_ms']:9.1f} {row['hand_written_ms']:9.1f} "
+                       f"{row['ratio_emulator_vs_hand_written']:6.3f} "
+                       f"| {row['modelambda_bare_process_ms']:9.1f} "
+                       f"{row['ratio_bare_vs_hand_written']:6.3f} "
+                       f"| {row['emulator_precompiled_ms']:8.1f} "
+                       f"{row['ratio_precompiled_vs_hand_written']:6.3f}")
+        out.append("   (ms; hand = cold_start.py's hand-written handler, bare ours = modelambda's "
+                   "handler in a bare process,\n    emu+pyc = emulator with the staged task dir "
+                   "byte-compiled; goal: MiniLM ratio <= 1.0)")
+    tput = results.get("throughput")
+    if tput:
+        out.append("\n3. Throughput, iris, wrk -t1, "
+                   f"{tput['emulator']['runs'][0]['seconds']:g} s per concurrency")
+        ml = tput.get("mlserver", {})
+        ml_runs = {r["concurrency"]: r for r in ml.get("runs", [])}
+        out.append(f"   {'conc':>4s} {'emu req/s':>10s} {'emu p50':>8s} {'envs':>5s} "
+                   f"{'err':>4s} {'| ML req/s':>11s} {'ML p50':>8s} {'err':>4s} "
+                   f"{'emu/ML':>7s}")
+        for run in tput["emulator"]["runs"]:
+            c = run["concurrency"]
+            row = (f"   {c:4d} {run['req_per_s']:10.1f} {run['p50_ms']:8.2f} "
+                   f"{run['environments_used']:5d} {run['non_2xx'] + run['socket_errors']:4d}")
+            if c in ml_runs:
+                m = ml_runs[c]
+                row += (f" | {m['req_per_s']:9.1f} {m['p50_ms']:8.2f} "
+                        f"{m['non_2xx'] + m['socket_errors']:4d} "
+                        f"{run['req_per_s'] / m['req_per_s']:7.3f}")
+            out.append(row)
+        if "skipped" in ml:
+            out.append(f"   MLServer: skipped: {ml['skipped']}")
+        else:
+            out.append(f"   (p50 in ms; envs = emulator environments that served requests; "
+                       f"err = non-2xx + socket errors;\n    MLServer 1.7.1, parallel_workers 0, "
+                       f"start to ready {ml.get('start_to_ready_ms')} ms)")
+    print("\n".join(out), flush=True)
+
+
+# --- main ---------------------------------------------------------------------------------
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="the emulator against its baselines")
+    parser.add_argument("--quick", action="store_true", help="fewer samples, 5 s wrk runs")
+    parser.add_argument("--json", type=Path, default=BENCH / "results" / "emulator.json")
+    parser.add_argument("--no-mlserver", action="store_true", help="skip the MLServer part")
+    parser.add_argument("--skip", action="append", default=[],
+                        choices=("warm", "cold", "throughput"), help="skip a section")
+    args = parser.parse_args()
+    requests = 500 if args.quick else 2000
+    runs = 3 if args.quick else 7
+    seconds, warmup_s = (5.0, 1.0) if args.quick else (10.0, 2.0)
+    if "throughput" not in args.skip and shutil.which("wrk") is None:
+        raise SystemExit("wrk is not installed: apt-get install -y wrk (or --skip throughput)")
+
+    python312 = find_python("python3.12")
+    results: dict[str, Any] = {
+        "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "quick": args.quick, "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                                         "function_python": python312},
+    }
+    began = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="modelambda-bench-") as tmp_name:
+        tmp = Path(tmp_name)
+        log("staging iris and MiniLM (dependencies come from the modelambda cache)")
+        iris, _ = function_for(copy_service(IRIS_DIR, tmp / "iris"))
+        iris_1thread, _ = function_for(copy_service(
+            IRIS_DIR, tmp / "iris-1thread", name="iris-1thread",
+            extra_toml="[model.options]\nintra_op_threads = 1\ninter_op_threads = 1\n"))
+        minilm, _ = function_for(minilm_service(tmp / "minilm"))
+        results["machine"]["sandbox"] = "bwrap" if shutil.which("bwrap") else "plain"
+
+        sink = ReportSink()
+        if "warm" not in args.skip:
+            log("1. warm invoke latency")
+            with EmulatorThread(sink=sink) as emu:
+                results["warm_latency"] = warm_latency(
+                    emu, sink, {"iris": iris, "noop": noop_function(iris, tmp / "noop"),
+                                "iris-1thread": iris_1thread}, requests)
+        if "cold" not in args.skip:
+            log("2. cold start")
+            cases = {
+                "iris": {"settings": iris, "event": cold_start.IRIS_EVENT,
+                         "hand": cold_start.HAND_IRIS,
+                         "bundle": cold_start.bundle_layout(IRIS_DIR, tmp / "iris-bundle")},
+                "minilm": {"settings": minilm, "event": cold_start.MINILM_EVENT,
+                           "hand": cold_start.HAND_MINILM,
+                           "bundle": cold_start.bundle_layout(tmp / "minilm",
+                                                              tmp / "minilm-bundle")},
+            }
+            for name, case in cases.items():
+                # the bare-process column runs modelambda's runtime with 3.12 bytecode, as a
+                # bundle built for python3.12 ships it
+                subprocess.run([python312, "-m", "compileall", "-q", str(case["bundle"])],
+                               check=True, timeout=300)
+                settings = case["settings"]
+                case["precompiled"] = dataclasses.replace(settings, task_dir=compiled_copy(
+                    settings.task_dir, tmp / f"{name}-task-pyc", python312))
+            with EmulatorThread(sink=lambda _: None) as emu:
+                results["cold_start"] = cold_starts(emu, cases, runs, python312)
+        if "throughput" not in args.skip:
+            log("3. throughput")
+            with EmulatorThread(sink=lambda _: None) as emu:
+                emulator = emulator_throughput(emu, iris, seconds, warmup_s)
+            mlserver = ({"skipped": "--no-mlserver"} if args.no_mlserver
+                        else mlserver_throughput(tmp, seconds, warmup_s))
+            results["throughput"] = {"emulator": emulator, "mlserver": mlserver}
+    results["elapsed_s"] = round(time.perf_counter() - began, 1)
+    print_table(results)
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(results, indent=2))
+    print(f"\nwrote {args.json} ({results['elapsed_s']} s)")
+
+
+if __name__ == "__main__":
+    main()

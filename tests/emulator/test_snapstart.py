@@ -1,0 +1,83 @@
+"""SnapStart, locally: environments restored from a pre-initialised template."""
+
+from __future__ import annotations
+
+import base64
+import json
+import shutil
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from modelambda.local.services import function_for
+from tests.conftest import IRIS
+from tests.emulator.conftest import Emu
+
+HOOKS = """
+import os, time, random
+from snapshot_restore_py import register_before_snapshot, register_after_restore
+ORDER = []
+time.sleep(1.0)  # an expensive init, paid once for the snapshot
+TOKEN = os.urandom(4).hex()
+register_before_snapshot(lambda: ORDER.append("before-1"))
+register_before_snapshot(lambda: ORDER.append("before-2"))
+register_after_restore(lambda: ORDER.append("after-1"))
+register_after_restore(lambda: ORDER.append("after-2"))
+random.seed(0)
+
+def handler(event, context):
+    return {"order": ORDER, "token": TOKEN, "random": random.random(),
+            "init_type": os.environ.get("AWS_LAMBDA_INITIALIZATION_TYPE")}
+"""
+
+
+def call(emu: Emu, name: str = "fn", payload: bytes = b"{}") -> tuple[Any, str]:
+    response = emu.client.invoke(FunctionName=name, Payload=payload, LogType="Tail")
+    log = base64.b64decode(response["LogResult"]).decode()
+    return json.loads(response["Payload"].read()), log
+
+
+def restore_ms(log: str) -> float:
+    report = next(line for line in log.splitlines() if line.startswith("REPORT"))
+    assert "Init Duration" not in report
+    return float(report.split("Restore Duration: ")[1].split(" ms")[0])
+
+
+def test_restored_environments_share_one_init_and_run_hooks_in_lambdas_order(
+        emu: Emu, make_function: Callable[..., Any]) -> None:
+    emu.add(make_function(HOOKS, snapstart=True, reserved_concurrency=3))
+    results: list[tuple[Any, str]] = []
+    threads = [threading.Thread(target=lambda: results.append(call(emu))) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    bodies = [body for body, _ in results]
+    # before-snapshot hooks in reverse order of registration, after-restore ones in order
+    assert all(b["order"] == ["before-2", "before-1", "after-1", "after-2"] for b in bodies)
+    assert len({b["token"] for b in bodies}) == 1  # one init, restored three times
+    assert all(b["init_type"] == "snap-start" for b in bodies)
+    # each restore is far cheaper than the 1 s init it skips
+    assert all(restore_ms(log) < 900 for _, log in results)
+    assert len(emu.environments("fn")) == 3
+
+
+def test_iris_with_snapstart_warms_the_model_and_reseeds(tmp_path: Path) -> None:
+    service = tmp_path / "iris"
+    shutil.copytree(IRIS, service, ignore=shutil.ignore_patterns(".modelambda"))
+    spec = (service / "modelambda.toml").read_text()
+    (service / "modelambda.toml").write_text(spec.replace('timeout_s = 10',
+                                                          'timeout_s = 10\nsnapstart = true'))
+    settings, _ = function_for(service)
+    assert settings.snapstart
+    emu = Emu()
+    try:
+        emu.add(settings)
+        body, log = call(emu, "iris", (IRIS / "request.json").read_bytes())
+        assert [p["label"] for p in body["predictions"]] == [0, 2]
+        assert restore_ms(log) > 0
+        assert any('"message":"warm-up"' in line for line in emu.lines)  # before the snapshot
+    finally:
+        emu.thread.stop(drain_s=1)
