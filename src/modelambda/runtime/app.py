@@ -82,7 +82,8 @@ class App:
         import numpy as np
 
         start = time.perf_counter()
-        inputs = {s.name: np.zeros((1, *(s.shape or ())[1:]), dtype=str(s.dtype))
+        inputs = {s.name: np.zeros([1, *[int(d or 1) for d in (s.shape or ())[1:]]],
+                                   dtype=str(s.dtype))
                   for s in self.specs}
         self.backend.predict(inputs)
         self.log(logs.event_record("warm-up", {
