@@ -41,6 +41,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -168,8 +169,9 @@ def check_answer(status: int, headers: dict[str, str], data: bytes, what: str) -
 # --- 1. warm invoke latency --------------------------------------------------------------
 
 
-def warm_latency(emu: EmulatorThread, sink: ReportSink, functions: dict[str, FunctionSettings],
-                 requests: int) -> dict[str, Any]:
+def warm_calls(emu: EmulatorThread) -> tuple[dict[str, Callable[[], None]], Callable[[], None]]:
+    """The five ways to answer the iris request, each a call that raises on a wrong answer;
+    and a function that closes their connections."""
     import boto3
     from botocore.config import Config
 
@@ -177,13 +179,10 @@ def warm_latency(emu: EmulatorThread, sink: ReportSink, functions: dict[str, Fun
     from modelambda.runtime.paths import Paths
     from modelambda.spec import compile_runtime_config, load_spec
 
-    for settings in functions.values():
-        emu.add_function(settings)
     app = App(compile_runtime_config(load_spec(IRIS_DIR)), Paths.from_environment(),
               log=lambda _: None)
-    port = emu.emulator.port
     body = json.dumps(IRIS_EVENT).encode()
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    conn = http.client.HTTPConnection("127.0.0.1", emu.emulator.port, timeout=30)
     client = boto3.client(
         "lambda", endpoint_url=emu.url, region_name="us-east-1", aws_access_key_id="bench",
         aws_secret_access_key="bench",
@@ -210,13 +209,20 @@ def warm_latency(emu: EmulatorThread, sink: ReportSink, functions: dict[str, Fun
         if out["StatusCode"] != 200 or "FunctionError" in out or b"predictions" not in data:
             raise RuntimeError(f"boto3: {out} {data[:200]!r}")
 
-    kinds: dict[str, Callable[[], None]] = {
-        "in_process": direct,
-        "emulator_http": via_http("iris"),
-        "emulator_boto3": via_boto3,
-        "noop_http": via_http("noop"),
-        "iris_1thread_http": via_http("iris-1thread"),
-    }
+    def close() -> None:
+        conn.close()
+        client.close()
+
+    return {"in_process": direct, "emulator_http": via_http("iris"),
+            "emulator_boto3": via_boto3, "noop_http": via_http("noop"),
+            "iris_1thread_http": via_http("iris-1thread")}, close
+
+
+def warm_latency(emu: EmulatorThread, sink: ReportSink, functions: dict[str, FunctionSettings],
+                 requests: int) -> dict[str, Any]:
+    for settings in functions.values():
+        emu.add_function(settings)
+    kinds, close = warm_calls(emu)
     samples: dict[str, list[float]] = {kind: [] for kind in kinds}
     block = 50
     for call in kinds.values():  # cold starts and warm-up, not measured
@@ -224,9 +230,8 @@ def warm_latency(emu: EmulatorThread, sink: ReportSink, functions: dict[str, Fun
             call()
     sink.recording = True
     deadline = time.monotonic() + 120  # bounded whatever the machine does
-    rounds = max(1, requests // block)
-    for _ in range(rounds):
-        for kind, call in kinds.items():
+    for _ in range(max(1, requests // block)):
+        for kind, call in kinds.items():  # alternating blocks: noise hits every kind alike
             for _ in range(block):
                 start = time.perf_counter()
                 call()
@@ -235,8 +240,7 @@ def warm_latency(emu: EmulatorThread, sink: ReportSink, functions: dict[str, Fun
             log("warm latency: time bound reached, stopping early")
             break
     sink.recording = False
-    conn.close()
-    client.close()
+    close()
 
     result: dict[str, Any] = {kind: summary(values) for kind, values in samples.items()}
     base = result["in_process"]
@@ -275,7 +279,7 @@ class ColdEmulator:
         self.emu = emu
         self.count = 0
 
-    def sample(self, settings: FunctionSettings, event: dict[str, Any]) -> tuple[float, float]:
+    def sample(self, settings: FunctionSettings, event: dict[str, Any]) -> float:
         self.count += 1
         name = f"{settings.name}-cold{self.count}"
         self.emu.add_function(dataclasses.replace(settings, name=name))
@@ -285,11 +289,9 @@ class ColdEmulator:
             status, headers, data = http_post(self.emu.emulator.port, INVOKE.format(name), body)
             elapsed = (time.perf_counter() - start) * 1000
             check_answer(status, headers, data, f"cold {name}")
-            envs = self.emu.function(name).environments
-            init_ms = float(envs[0].init_ms or 0.0) if envs else 0.0
         finally:
             self.emu.call(self._drop(name), timeout=60)
-        return elapsed, init_ms
+        return elapsed
 
     async def _drop(self, name: str) -> None:
         function = self.emu.emulator.functions.pop(name)
@@ -306,12 +308,11 @@ def cold_starts(emu: EmulatorThread, cases: dict[str, dict[str, Any]], runs: int
         deps = str(Path(settings.opt_dir or "") / "python")
         bundle: Path = case["bundle"]
         columns: dict[str, Callable[[], float]] = {
-            "emulator": lambda s=settings, e=event: cold.sample(s, e)[0],
-            "emulator_precompiled": lambda s=case["precompiled"], e=event: cold.sample(s, e)[0],
-            "modelambda_bare_process": lambda e=event, b=bundle: run_process(
-                python312, cold_start.OURS, e, b, f"{b}:{deps}"),
-            "hand_written": lambda e=event, b=bundle, h=case["hand"]: run_process(
-                python312, h, e, b, deps),
+            "emulator": partial(cold.sample, settings, event),
+            "emulator_precompiled": partial(cold.sample, case["precompiled"], event),
+            "modelambda_bare_process": partial(run_process, python312, cold_start.OURS, event,
+                                               bundle, f"{bundle}:{deps}"),
+            "hand_written": partial(run_process, python312, case["hand"], event, bundle, deps),
         }
         samples: dict[str, list[float]] = {column: [] for column in columns}
         for fn in columns.values():  # page cache, not measured
@@ -400,6 +401,7 @@ def emulator_throughput(emu: EmulatorThread, settings: FunctionSettings, seconds
     runs = []
     for connections in CONCURRENCY:
         wrk_run(url, IRIS_EVENT, connections, warmup_s)
+        time.sleep(0.5)  # let the warm-up's last invocations finish (or they count as busy)
         before = env_invocations(emu, "iris")
         result = wrk_run(url, IRIS_EVENT, connections, seconds)
         after = env_invocations(emu, "iris")
@@ -510,6 +512,7 @@ def mlserver_throughput(workdir: Path, seconds: float, warmup_s: float) -> dict[
         runs = []
         for connections in CONCURRENCY:
             wrk_run(url, IRIS_V2, connections, warmup_s)
+            time.sleep(0.5)
             result = wrk_run(url, IRIS_V2, connections, seconds)
             runs.append(result)
             log(f"MLServer c={connections}: {result['req_per_s']} req/s, "
@@ -614,8 +617,9 @@ def main() -> None:
     python312 = find_python("python3.12")
     results: dict[str, Any] = {
         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "quick": args.quick, "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                                         "function_python": python312},
+        "quick": args.quick,
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                    "function_python": python312},
     }
     began = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="modelambda-bench-") as tmp_name:
@@ -637,7 +641,7 @@ def main() -> None:
                                 "iris-1thread": iris_1thread}, requests)
         if "cold" not in args.skip:
             log("2. cold start")
-            cases = {
+            cases: dict[str, dict[str, Any]] = {
                 "iris": {"settings": iris, "event": cold_start.IRIS_EVENT,
                          "hand": cold_start.HAND_IRIS,
                          "bundle": cold_start.bundle_layout(IRIS_DIR, tmp / "iris-bundle")},
@@ -651,7 +655,7 @@ def main() -> None:
                 # bundle built for python3.12 ships it
                 subprocess.run([python312, "-m", "compileall", "-q", str(case["bundle"])],
                                check=True, timeout=300)
-                settings = case["settings"]
+                settings: FunctionSettings = case["settings"]
                 case["precompiled"] = dataclasses.replace(settings, task_dir=compiled_copy(
                     settings.task_dir, tmp / f"{name}-task-pyc", python312))
             with EmulatorThread(sink=lambda _: None) as emu:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -11,6 +13,11 @@ import pytest
 from modelambda.runtime.app import App
 from modelambda.runtime.paths import Paths
 from modelambda.spec import compile_runtime_config, load_spec
+
+# Tests never talk to an emulator the developer may have running (`modelambda up`).
+os.environ["MODELAMBDA_STATE_FILE"] = str(
+    Path(tempfile.gettempdir()) / f"modelambda-test-state-{os.getpid()}.json")
+os.environ.pop("MODELAMBDA_ENDPOINT", None)
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
@@ -48,8 +55,11 @@ def link_minilm(model_dir: Path) -> None:
     if not all((SHARED_MINILM / f).is_file() for f in MINILM_FILES):
         pytest.fail(f"the MiniLM model is missing from {SHARED_MINILM} (see shared/models)")
     model_dir.mkdir(parents=True, exist_ok=True)
-    for name in MINILM_FILES:
-        (model_dir / name).symlink_to(SHARED_MINILM / name)
+    for name in MINILM_FILES:  # hard links: a build refuses symlinks out of the service dir
+        try:
+            os.link(SHARED_MINILM / name, model_dir / name)
+        except OSError:
+            shutil.copy(SHARED_MINILM / name, model_dir / name)
 
 
 @pytest.fixture(scope="session")

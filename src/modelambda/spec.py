@@ -38,6 +38,7 @@ _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _ALIAS = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _MOUNT = re.compile(r"^/mnt/[A-Za-z0-9_.-]+$")
 _VERSION = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+_DIST = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 SUFFIX_FRAMEWORKS = {
     ".onnx": "onnx", ".skops": "sklearn", ".pkl": "sklearn", ".pickle": "sklearn",
@@ -85,12 +86,20 @@ class Strategy:
 
 
 @dataclass(frozen=True)
+class Build:
+    # Distributions to leave out of the artifact although a requirement pulls them in (e.g.
+    # huggingface-hub, which tokenizers depends on but never imports to tokenise).
+    exclude: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class ServiceSpec:
     root: Path
     service: Service
     model: Model
     pipeline: Pipeline
     strategy: Strategy
+    build: Build = field(default_factory=Build)
 
     @property
     def file(self) -> Path:
@@ -305,6 +314,18 @@ STRATEGY_KEYS: dict[str, _StrategyKeys] = {
 }
 
 
+def _build(data: Any, problems: _Problems) -> Build:
+    t = _Table("build", data, problems)
+    exclude = t.data.get("exclude", [])
+    t.seen.add("exclude")
+    if not (isinstance(exclude, list) and all(isinstance(x, str) and _DIST.match(x)
+                                              for x in exclude)):
+        problems.add("build", "exclude", exclude, "a list of distribution names to leave out")
+        exclude = []
+    t.finish()
+    return Build(exclude=tuple(exclude))
+
+
 def _strategy(data: Any, problems: _Problems) -> Strategy:
     t = _Table("strategy", data, problems)
     kind = t.string("kind", "bundle", choices=STRATEGIES)
@@ -335,7 +356,7 @@ def _cross_checks(spec: ServiceSpec, problems: _Problems) -> None:
 def parse_spec(root: Path, data: Mapping[str, Any]) -> ServiceSpec:
     """Check a parsed TOML document; raise SpecError listing every problem."""
     problems = _Problems()
-    sections = {"service", "model", "pipeline", "strategy"}
+    sections = {"service", "model", "pipeline", "strategy", "build"}
     for key in sorted(set(data) - sections):
         close = difflib.get_close_matches(key, sorted(sections), n=1)
         hint = f" (did you mean [{close[0]}]?)" if close else ""
@@ -350,6 +371,7 @@ def parse_spec(root: Path, data: Mapping[str, Any]) -> ServiceSpec:
         model=_model(data.get("model", {}), root, service.name, problems),
         pipeline=_pipeline(data.get("pipeline", {}), root, problems),
         strategy=_strategy(data.get("strategy", {}), problems),
+        build=_build(data.get("build", {}), problems),
     )
     _cross_checks(spec, problems)
     if problems.items:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from modelambda.errors import ModelambdaError
 
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2  # 2: unchecked-hash bytecode
 
 # What each framework's backend needs inside the function.
 BACKEND_REQUIREMENTS: dict[str, tuple[str, ...]] = {
@@ -113,8 +113,10 @@ def install(requirements: list[str], python_version: str, architecture: str, *,
         raise DependencyError(_explain(done.stderr, requirements, python_version, architecture))
     if python is not None:
         # Compile for the target interpreter; failures (e.g. py2-only test files) don't matter.
-        subprocess.run([python, "-m", "compileall", "-q", "-j", "0", str(target)],
-                       capture_output=True)
+        # unchecked-hash: zips carry fixed timestamps, which would make timestamp-checked
+        # bytecode look stale (and be compiled again) on every cold start.
+        subprocess.run([python, "-m", "compileall", "-q", "-j", "0", "--invalidation-mode",
+                        "unchecked-hash", str(target)], capture_output=True)
     (staging / ".complete").write_text(json.dumps({"requirements": requirements}))
     shutil.rmtree(final, ignore_errors=True)
     staging.rename(final)

@@ -1,0 +1,112 @@
+"""Reproducible zip archives, and unpacking that never escapes its root.
+
+Writing: entries sorted by path, every timestamp 1980-01-01 00:00, permissions 0644 (0755 for
+files that were executable), no directory entries, no extra fields, so the same files always
+give the same bytes and the same sha256 (and an unchanged layer is never published again).
+
+Reading: every entry is checked before anything is written: no absolute paths, no ``..``,
+no symlinks, no device files, and the total unpacked size is capped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+import zipfile
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from modelambda.errors import ModelambdaError
+
+EPOCH = (1980, 1, 1, 0, 0, 0)
+
+
+class ArchiveError(ModelambdaError):
+    """An archive that must not be written or unpacked as it is."""
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One file to archive: its path inside the archive and where it is on disk."""
+
+    name: str
+    source: Path
+
+    @property
+    def size(self) -> int:
+        return self.source.stat().st_size
+
+
+def check_name(name: str) -> str:
+    path = PurePosixPath(name)
+    if not name or name.startswith("/") or path.is_absolute() or ".." in path.parts \
+            or "\\" in name or ":" in path.parts[0]:
+        raise ArchiveError(f"archive entry {name!r} would land outside its root")
+    return path.as_posix()
+
+
+def write_zip(target: Path, entries: Iterable[Entry], level: int = 6) -> str:
+    """Write a reproducible zip; returns its sha256."""
+    ordered = sorted(entries, key=lambda e: e.name)
+    names = [check_name(e.name) for e in ordered]
+    if len(set(names)) != len(names):
+        seen: set[str] = set()
+        duplicate = next(n for n in names if n in seen or seen.add(n))  # type: ignore[func-returns-value]
+        raise ArchiveError(f"two files would be archived as {duplicate!r}")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(target.name + ".tmp")
+    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=level) as zf:
+        for entry, name in zip(ordered, names, strict=True):
+            mode = entry.source.stat().st_mode
+            info = zipfile.ZipInfo(name, date_time=EPOCH)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.create_system = 3  # unix, so external_attr carries the permissions
+            perms = 0o755 if mode & stat.S_IXUSR else 0o644
+            info.external_attr = (stat.S_IFREG | perms) << 16
+            with entry.source.open("rb") as src, zf.open(info, "w") as dst:
+                while chunk := src.read(1 << 20):
+                    dst.write(chunk)
+    tmp.replace(target)
+    return sha256_of(target)
+
+
+def sha256_of(path: Path) -> str:
+    with path.open("rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+def unpack_zip(archive: Path, root: Path, max_bytes: int | None = None) -> int:
+    """Unpack ``archive`` under ``root`` safely; returns the bytes written.
+
+    Every entry is validated before the first byte is written, so a bad archive leaves
+    ``root`` untouched."""
+    with zipfile.ZipFile(archive) as zf:
+        infos = zf.infolist()
+        total = 0
+        for info in infos:
+            check_name(info.filename.rstrip("/") or "/")
+            kind = stat.S_IFMT(info.external_attr >> 16)
+            if kind not in (0, stat.S_IFREG, stat.S_IFDIR):
+                raise ArchiveError(f"{archive.name}: {info.filename!r} is a "
+                                   f"{'symlink' if kind == stat.S_IFLNK else 'special file'}; "
+                                   "only regular files are unpacked")
+            total += info.file_size
+        if max_bytes is not None and total > max_bytes:
+            raise ArchiveError(f"{archive.name} unpacks to {total} bytes, over {max_bytes}")
+        root_real = root.resolve()
+        for info in infos:
+            destination = (root / info.filename).resolve()
+            if root_real not in destination.parents and destination != root_real:
+                raise ArchiveError(f"{archive.name}: {info.filename!r} escapes {root}")
+            if info.is_dir():
+                destination.mkdir(parents=True, exist_ok=True)
+                continue
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            with zf.open(info) as src, destination.open("wb") as dst:
+                while chunk := src.read(1 << 20):
+                    dst.write(chunk)
+            mode = (info.external_attr >> 16) & 0o777
+            os.chmod(destination, mode if mode else 0o644)
+    return total

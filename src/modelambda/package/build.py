@@ -1,0 +1,331 @@
+"""``modelambda build``: the artifacts of one strategy, checked against Lambda's limits.
+
+    build(DIR, "bundle")  ->  DIR/.modelambda/build/bundle/function.zip + manifest.json
+    build(DIR, "layer")   ->  function.zip (config + user code) + layer-1-dependencies.zip
+                              (python/...) + layer-2-model.zip (model/...), in /opt order
+    build(DIR, "image")   ->  context/ (Dockerfile + task/) for docker/podman build
+
+Stages: resolve the dependencies for the target (``deps``), slim them (``slim``), compile the
+function's own code for the target interpreter, lay the files out per strategy, check the
+sizes (``checks``) before writing any archive, write reproducible archives (``archive``), and
+record everything in ``manifest.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import modelambda
+from modelambda.errors import UsageError
+from modelambda.package import checks, deps
+from modelambda.package.archive import ArchiveError, Entry, check_name, sha256_of, write_zip
+from modelambda.package.slim import RUNTIME_PROVIDED, slim
+from modelambda.spec import ServiceSpec, compile_runtime_config, load_spec
+
+BUILD_STRATEGIES = ("bundle", "layer", "image")
+HANDLER = "modelambda.runtime.handler.handle"
+MANIFEST_FORMAT = 1
+_SKIP = {".modelambda", "__pycache__", ".git", ".venv", ".pytest_cache", ".mypy_cache"}
+BASE_IMAGES = {"x86_64": "public.ecr.aws/lambda/python:{version}",
+               "arm64": "public.ecr.aws/lambda/python:{version}-arm64"}
+
+
+@dataclass
+class Artifact:
+    name: str
+    kind: str  # "function" | "layer" | "image-context"
+    path: Path
+    entries: list[Entry]
+    contents: str = ""
+    sha256: str = ""
+    zipped_bytes: int = 0
+
+    @property
+    def unzipped_bytes(self) -> int:
+        return sum(e.size for e in self.entries)
+
+    def describe(self, root: Path) -> dict[str, Any]:
+        return {
+            "name": self.name, "kind": self.kind, "contents": self.contents,
+            "path": self.path.relative_to(root).as_posix(), "sha256": self.sha256,
+            "zipped_bytes": self.zipped_bytes, "unzipped_bytes": self.unzipped_bytes,
+            "files": [{"path": e.name, "size": e.size} for e in
+                      sorted(self.entries, key=lambda e: e.name)],
+        }
+
+
+@dataclass
+class BuildResult:
+    spec: ServiceSpec
+    strategy: str
+    out: Path
+    function: Artifact
+    layers: list[Artifact] = field(default_factory=list)
+    manifest: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def image_context(self) -> Path:
+        return self.out / "context"
+
+
+# --- gathering files -------------------------------------------------------------------------
+
+
+def _inside(path: Path, root: Path) -> bool:
+    real = path.resolve()
+    return real == root or root in real.parents
+
+
+def service_files(spec: ServiceSpec) -> tuple[list[Entry], list[Entry]]:
+    """(user code and data, model files) of a service directory, as archive entries.
+
+    A symlink that leads out of the service directory is refused: packing it would ship
+    whatever it points at."""
+    root = spec.root.resolve()
+    model = spec.model_path
+    user, model_entries = [], []
+    for path in sorted(spec.root.rglob("*")):
+        rel = path.relative_to(spec.root)
+        if any(part in _SKIP or part.startswith(".") for part in rel.parts):
+            continue
+        if path.is_symlink() and not _inside(path, root):
+            raise ArchiveError(f"{rel} is a symlink to {path.resolve()}, outside the service "
+                               "directory: copy the file in instead")
+        if not path.is_file():
+            continue
+        name = check_name(rel.as_posix())
+        in_model = path == model or model in path.parents
+        if in_model:
+            model_entries.append(Entry(name, path))
+        elif rel.as_posix() not in ("modelambda.toml", "requirements.txt"):
+            user.append(Entry(name, path))
+    return user, model_entries
+
+
+def _copy(entries: Iterable[Entry], root: Path) -> None:
+    for entry in entries:
+        target = root / entry.name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(entry.source.resolve(), target)
+        except OSError:
+            shutil.copy2(entry.source, target)
+
+
+def compiled_code(user: list[Entry], work: Path, python: str) -> tuple[list[Entry], list[Entry]]:
+    """(modelambda runtime, user code) with bytecode compiled for the target interpreter.
+
+    unchecked-hash .pyc files: Lambda unpacks with the zip's timestamps, which would make
+    timestamp-checked bytecode look stale and be compiled again on every cold start."""
+    shutil.rmtree(work, ignore_errors=True)
+    package = Path(modelambda.__file__).parent
+    runtime = [Entry(f"modelambda/{name}", package / name) for name in ("__init__.py",
+                                                                        "limits.py")]
+    runtime += [Entry(f"modelambda/runtime/{p.relative_to(package / 'runtime').as_posix()}", p)
+                for p in sorted((package / "runtime").rglob("*.py"))]
+    _copy(runtime, work / "runtime")
+    _copy(user, work / "user")
+    done = subprocess.run([python, "-m", "compileall", "-q", "--invalidation-mode",
+                           "unchecked-hash", str(work)], capture_output=True, text=True)
+    if done.returncode != 0:
+        raise ArchiveError("your code does not compile for the target interpreter:\n"
+                           + (done.stdout + done.stderr).strip()[-2000:])
+
+    def entries(sub: str) -> list[Entry]:
+        base = work / sub
+        return [Entry(p.relative_to(base).as_posix(), p)
+                for p in sorted(base.rglob("*")) if p.is_file()]
+
+    return entries("runtime"), entries("user")
+
+
+def _requirements(spec: ServiceSpec) -> tuple[list[str], list[str]]:
+    """(requirements to install, distributions to leave out of the artifact)."""
+    from modelambda.package.stage import requirements_for
+
+    wanted = requirements_for(spec)
+    own = " ".join(deps.read_requirements(spec.root / "requirements.txt")).lower()
+    exclude = [d for d in RUNTIME_PROVIDED if f"{d}==" not in own]  # pinned: keep it
+    return wanted, [*exclude, *spec.build.exclude]
+
+
+def _installed_versions(site: Path) -> dict[str, str]:
+    versions = {}
+    for info in sorted(site.glob("*.dist-info")):
+        name, _, version = info.name.removesuffix(".dist-info").partition("-")
+        versions[name] = version
+    return versions
+
+
+def _contributors(groups: dict[str, int]) -> list[checks.Contributor]:
+    return sorted((checks.Contributor(name, size) for name, size in groups.items()),
+                  key=lambda c: -c.bytes)
+
+
+def _package_of(rel: str) -> str:
+    top = rel.split("/", 1)[0]
+    for suffix in (".libs", ".dist-info", ".data"):
+        if top.endswith(suffix):
+            top = top[: -len(suffix)].split("-")[0]
+    return f"package {top.removesuffix('.py')}"
+
+
+# --- the build --------------------------------------------------------------------------------
+
+
+def build(directory: Path | str, strategy: str, *, architecture: str | None = None,
+          python: str | None = None, image_base_bytes: int = checks.BASE_IMAGE_BYTES,
+          log: Callable[[str], None] | None = None) -> BuildResult:
+    from modelambda.local.interpreters import find_python
+
+    say = log or (lambda _line: None)
+    if strategy not in BUILD_STRATEGIES:
+        raise UsageError(f"--strategy {strategy!r}: build makes {', '.join(BUILD_STRATEGIES)}; "
+                         "the s3, efs and endpoint strategies publish the model to a store")
+    spec = load_spec(directory)
+    arch = architecture or spec.service.architecture
+    version = spec.service.runtime.removeprefix("python")
+    interpreter = python or find_python(spec.service.runtime)
+    out = spec.root / ".modelambda" / "build" / strategy
+    started = time.monotonic()
+
+    requirements, exclude = _requirements(spec)
+    say(f"dependencies for python{version} {arch}: {', '.join(requirements)}")
+    site = deps.install(requirements, version, arch, kind="deps", subdir="python",
+                        python=interpreter) / "python"
+    slimmed = slim(site, version, exclude)
+    say(f"slimmed: dropped {slimmed.dropped_files} files ({slimmed.dropped_bytes:,} bytes)"
+        + (f"; left out {', '.join(sorted(slimmed.excluded))}" if slimmed.excluded else ""))
+    dep_entries = [Entry(rel, path) for rel, path in slimmed.kept]
+    user, model = service_files(spec)
+    runtime, user_code = compiled_code(user, out.parent / f".code-{strategy}", interpreter)
+
+    if strategy == "layer":
+        source = {"kind": "layer", "path": f"model/{spec.model.path}"}
+    else:
+        source = {"kind": strategy, "path": spec.model.path}
+    config = compile_runtime_config(spec, source)
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    config_file = out / "modelambda.json"
+    config_file.write_text(json.dumps(config.to_dict(), indent=1, sort_keys=True) + "\n")
+    config_entry = Entry("modelambda.json", config_file)
+
+    groups: dict[str, int] = {}
+    for rel, path in slimmed.kept:
+        key = _package_of(rel)
+        groups[key] = groups.get(key, 0) + path.stat().st_size
+    for entry in model:
+        groups[f"model {entry.name}"] = entry.size
+    groups["modelambda runtime"] = sum(e.size for e in runtime)
+    for entry in user_code:
+        groups[f"file {entry.name}"] = groups.get(f"file {entry.name}", 0) + entry.size
+
+    function, layers = _layout(strategy, out, dep_entries, runtime, user_code, model,
+                               config_entry)
+    report = checks.SizeReport(contributors=_contributors(groups))
+    if strategy == "image":
+        report.checks = checks.image_checks(function.unzipped_bytes, image_base_bytes)
+    else:
+        report.checks = checks.zip_checks(function.unzipped_bytes, 0,
+                                          [(a.name, a.unzipped_bytes, 0) for a in layers])
+    report.checks.append(checks.tmp_check(0, spec.service.ephemeral_storage_mb))
+    model_bytes = sum(e.size for e in model)
+    manifest: dict[str, Any] = {
+        "format": MANIFEST_FORMAT, "modelambda": modelambda.__version__,
+        "service": spec.service.name, "strategy": strategy, "runtime": spec.service.runtime,
+        "architecture": arch, "handler": HANDLER, "model": config.model.to_dict(),
+        "dependencies": _installed_versions(site),
+        "left_out": {"distributions": slimmed.excluded,
+                     "slimmed_files": slimmed.dropped_files,
+                     "slimmed_bytes": slimmed.dropped_bytes},
+    }
+
+    def finish(ok: bool) -> None:
+        manifest["ok"] = ok
+        manifest["limits"] = [c.as_dict() for c in report.checks]
+        manifest["contributors"] = [{"name": c.name, "bytes": c.bytes}
+                                    for c in report.contributors[:10]]
+        manifest["artifacts"] = [a.describe(out) for a in (function, *layers)]
+        manifest["build_seconds"] = round(time.monotonic() - started, 2)
+        (out / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
+
+    if report.failures:  # refuse before writing (let alone uploading) any archive
+        finish(ok=False)
+        raise checks.LimitExceeded(checks.explain(report, strategy, model_bytes), report)
+
+    if strategy == "image":
+        _write_context(function, spec, version, arch)
+    else:
+        for artifact in (function, *layers):
+            say(f"writing {artifact.name} ({artifact.unzipped_bytes:,} bytes unzipped)")
+            artifact.sha256 = write_zip(artifact.path, artifact.entries)
+            artifact.zipped_bytes = artifact.path.stat().st_size
+        report.checks = [c for c in report.checks if "direct upload" not in c.name]
+        report.checks[1:1] = [c for c in checks.zip_checks(
+            function.unzipped_bytes, function.zipped_bytes,
+            [(a.name, a.unzipped_bytes, a.zipped_bytes) for a in layers])
+            if "direct upload" in c.name]
+    finish(ok=True)
+    return BuildResult(spec, strategy, out, function, layers, manifest)
+
+
+def _layout(strategy: str, out: Path, dep_entries: list[Entry], runtime: list[Entry],
+            user_code: list[Entry], model: list[Entry], config_entry: Entry
+            ) -> tuple[Artifact, list[Artifact]]:
+    """Which file goes into which artifact, at which path, for each strategy."""
+    if strategy == "bundle":
+        return Artifact("function.zip", "function", out / "function.zip",
+                        [*dep_entries, *runtime, *user_code, *model, config_entry],
+                        "code, dependencies, model and config"), []
+    if strategy == "layer":
+        # Dependencies and model in separate layers, model last: a new model version
+        # publishes one new layer and leaves the dependencies' layer as it was.
+        return Artifact("function.zip", "function", out / "function.zip",
+                        [*user_code, config_entry], "config and user code"), [
+            Artifact("layer-1-dependencies.zip", "layer", out / "layer-1-dependencies.zip",
+                     [Entry(f"python/{e.name}", e.source) for e in [*dep_entries, *runtime]],
+                     "python packages and the modelambda runtime (/opt/python)"),
+            Artifact("layer-2-model.zip", "layer", out / "layer-2-model.zip",
+                     [Entry(f"model/{e.name}", e.source) for e in model],
+                     "the model (/opt/model)"),
+        ]
+    return Artifact("context", "image-context", out / "context",
+                    [Entry(f"task/{e.name}", e.source) for e in
+                     [*dep_entries, *runtime, *user_code, *model, config_entry]],
+                    "docker build context: Dockerfile + task root"), []
+
+
+DOCKERFILE = """\
+# Built by modelambda {version}: the {service} function on AWS's Lambda Python base image.
+# docker build --platform {platform} -t {service} .   (or: podman build ...)
+FROM {base}
+COPY task/ ${{LAMBDA_TASK_ROOT}}/
+CMD ["{handler}"]
+"""
+
+
+def _write_context(artifact: Artifact, spec: ServiceSpec, version: str, arch: str) -> None:
+    context = artifact.path
+    context.mkdir(parents=True, exist_ok=True)
+    _copy(artifact.entries, context)
+    dockerfile = context / "Dockerfile"
+    dockerfile.write_text(DOCKERFILE.format(
+        version=modelambda.__version__, service=spec.service.name,
+        platform="linux/amd64" if arch == "x86_64" else "linux/arm64",
+        base=BASE_IMAGES[arch].format(version=version), handler=HANDLER))
+    artifact.entries.append(Entry("Dockerfile", dockerfile))
+    # The context's identity: a hash over its files' names and hashes (sorted).
+    digest = "\n".join(f"{e.name} {sha256_of(context / e.name)}"
+                       for e in sorted(artifact.entries, key=lambda e: e.name))
+    import hashlib
+
+    artifact.sha256 = hashlib.sha256(digest.encode()).hexdigest()
