@@ -53,7 +53,7 @@ def test_invoke_function_error_prints_lambdas_error_payload() -> None:
 @pytest.mark.parametrize("args,message", [
     (["invoke", str(IRIS), "--data", "{not json"], "--data is not valid JSON"),
     (["invoke", str(IRIS), "--data", "@/nonexistent.json"], "no such file"),
-    (["invoke", "/nonexistent-dir", "--data", "{}"], "is not a directory"),
+    (["invoke", "/nonexistent-dir", "--data", "{}"], "is not a service directory"),
     (["init", "/tmp/x", "--model", "/nonexistent.onnx"], "no such file"),
 ])
 def test_bad_arguments_are_named(args: list[str], message: str,
