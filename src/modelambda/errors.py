@@ -24,6 +24,7 @@ from pathlib import Path
 from modelambda.runtime.errors import (
     BatchTooLarge,
     ConfigError,
+    DependencyMissing,
     DTypeError,
     EmptyBatch,
     InvalidBase64,
@@ -62,6 +63,7 @@ __all__ = [
     "BatchTooLarge",
     "ConfigError",
     "DTypeError",
+    "DependencyMissing",
     "EmptyBatch",
     "InvalidBase64",
     "InvalidInput",

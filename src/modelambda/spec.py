@@ -90,6 +90,8 @@ class Build:
     # Distributions to leave out of the artifact although a requirement pulls them in (e.g.
     # huggingface-hub, which tokenizers depends on but never imports to tokenise).
     exclude: tuple[str, ...] = ()
+    # Files of the service directory to leave out (glob patterns, relative to it).
+    exclude_files: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -322,8 +324,15 @@ def _build(data: Any, problems: _Problems) -> Build:
                                               for x in exclude)):
         problems.add("build", "exclude", exclude, "a list of distribution names to leave out")
         exclude = []
+    files = t.data.get("exclude_files", [])
+    t.seen.add("exclude_files")
+    if not (isinstance(files, list) and all(isinstance(x, str) and x and ".." not in x
+                                            for x in files)):
+        problems.add("build", "exclude_files", files,
+                     "a list of glob patterns, relative to the service dir")
+        files = []
     t.finish()
-    return Build(exclude=tuple(exclude))
+    return Build(exclude=tuple(exclude), exclude_files=tuple(files))
 
 
 def _strategy(data: Any, problems: _Problems) -> Strategy:

@@ -15,6 +15,7 @@ HELP = "run services locally on the Lambda emulator (Invoke API + Function URLs)
 EPILOG = """examples:
   modelambda up examples/iris
   modelambda up examples/iris examples/minilm-embeddings --port 9000
+  modelambda up examples/iris --strategy layer
 
 then, from another terminal:
   curl -s http://127.0.0.1:9000/fn/iris/ -d @examples/iris/request.json
@@ -28,6 +29,8 @@ def register(sub: Any) -> None:
     p = sub.add_parser("up", help=HELP, description=HELP.capitalize() + ".", epilog=EPILOG,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("directories", type=Path, nargs="+", metavar="DIR", help="service directories")
+    p.add_argument("--strategy", choices=("bundle", "layer", "image"),
+                   help="build and run this strategy's artifacts (default: the spec's)")
     p.add_argument("--port", type=int, default=9000, help="port of the front door (default 9000)")
     p.add_argument("--host", default="127.0.0.1",
                    help="address to bind (default 127.0.0.1: loopback only)")
@@ -52,8 +55,9 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--port {args.port}: must be 0..65535")
     functions = []
     for directory in args.directories:
-        settings, spec = function_for(directory, python=args.python,
-                                      use_bwrap=False if args.no_sandbox else None)
+        settings, spec = function_for(directory, strategy=args.strategy, python=args.python,
+                                      use_bwrap=False if args.no_sandbox else None,
+                                      log=lambda line: print(f"build: {line}", flush=True))
         functions.append((settings, spec))
     names = [s.name for s, _ in functions]
     if len(set(names)) != len(names):

@@ -1,43 +1,81 @@
-"""Service directories -> functions the emulator runs, and where a running emulator is found."""
+"""Service directories -> functions the emulator runs, and where a running emulator is found.
+
+What is built is what runs: a service is built for its strategy (``package.build``) and the
+artifacts are unpacked the way Lambda unpacks them: the function zip to ``/var/task``, its
+layers in order to ``/opt`` (a later layer's file replaces an earlier one's), an image's
+task root used as it is. The environment then sees only those files plus what Lambda's Python
+runtime provides (awslambdaric, boto3) at ``/var/runtime``.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import json
 import os
+import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from modelambda import limits
+from modelambda.errors import UsageError
 from modelambda.local.interpreters import find_python
 from modelambda.local.settings import FunctionSettings
 from modelambda.package import deps
-from modelambda.package.stage import stage
-from modelambda.spec import ServiceSpec, load_spec
+from modelambda.package.archive import unpack_zip
+from modelambda.package.build import BUILD_STRATEGIES, HANDLER, BuildResult, build
+from modelambda.spec import ServiceSpec
 
 STATE_FILE = "emulator.json"
 
 
-def function_for(directory: Path, *, python: str | None = None,
-                 use_bwrap: bool | None = None) -> tuple[FunctionSettings, ServiceSpec]:
-    """Stage a service directory and describe it as a function for the emulator.
+def unpack_for_run(result: BuildResult) -> tuple[Path, Path | None]:
+    """(task root, /opt) on the host for a build, unpacked as Lambda unpacks it."""
+    if result.strategy == "image":
+        return result.image_context / "task", None
+    run = result.spec.root / ".modelambda" / "run" / result.strategy
+    shutil.rmtree(run, ignore_errors=True)
+    task = run / "task"
+    task.mkdir(parents=True)
+    unpack_zip(result.function.path, task, max_bytes=limits.UNZIPPED_TOTAL_BYTES)
+    if not result.layers:
+        return task, None
+    opt = run / "opt"
+    opt.mkdir()
+    for layer in result.layers:  # in order: later layers overwrite earlier ones
+        unpack_zip(layer.path, opt, max_bytes=limits.UNZIPPED_TOTAL_BYTES)
+    return task, opt
+
+
+def function_for(directory: Path, *, strategy: str | None = None, python: str | None = None,
+                 use_bwrap: bool | None = None, log: Callable[[str], None] | None = None
+                 ) -> tuple[FunctionSettings, ServiceSpec]:
+    """Build a service directory for a strategy and describe it as a function to run.
 
     ``python`` overrides the interpreter found for the spec's runtime; only an explicit user
     choice should pass it (running 3.12 code on another version hides real failures)."""
+    from modelambda.spec import load_spec
+
     spec = load_spec(directory)
+    chosen = strategy or spec.strategy.kind
+    if chosen not in BUILD_STRATEGIES:
+        raise UsageError(f"strategy {chosen!r} does not run locally yet (the model store for "
+                         f"s3/efs and the endpoint host are not built); use --strategy with "
+                         f"one of {', '.join(BUILD_STRATEGIES)}")
     interpreter = python or find_python(spec.service.runtime)
-    staged = stage(spec, interpreter)
-    mounts: dict[str, Path] = {}
-    if spec.strategy.kind == "efs":
-        host = spec.root / ".modelambda" / "efs"
-        host.mkdir(parents=True, exist_ok=True)
-        mounts[str(spec.strategy.settings.get("mount_path", "/mnt/models"))] = host
+    result = build(directory, chosen, python=interpreter, log=log)
+    task, opt = unpack_for_run(result)
+    version = spec.service.runtime.removeprefix("python")
+    runtime_dir = deps.install(deps.pinned(list(deps.LAMBDA_RUNTIME_PACKAGES)), version,
+                               spec.service.architecture, kind="lambda-runtime",
+                               python=interpreter)
     settings = FunctionSettings(
-        name=spec.service.name, handler=staged.handler, task_dir=staged.task_dir.resolve(),
-        python=interpreter, runtime_dir=staged.runtime_dir, runtime=spec.service.runtime,
-        architecture=spec.service.architecture, opt_dir=staged.opt_dir,
+        name=spec.service.name, handler=HANDLER, task_dir=task.resolve(),
+        python=interpreter, runtime_dir=runtime_dir, runtime=spec.service.runtime,
+        architecture=spec.service.architecture, opt_dir=opt.resolve() if opt else None,
         memory_mb=spec.service.memory_mb, timeout_s=spec.service.timeout_s,
         ephemeral_mb=spec.service.ephemeral_storage_mb,
-        reserved_concurrency=spec.service.reserved_concurrency, mounts=mounts,
+        reserved_concurrency=spec.service.reserved_concurrency,
         snapstart=spec.service.snapstart, use_bwrap=use_bwrap,
         on_failure=(spec.root / ".modelambda" / "on-failure.jsonl").resolve(),
     )

@@ -101,6 +101,8 @@ def service_files(spec: ServiceSpec) -> tuple[list[Entry], list[Entry]]:
                                "directory: copy the file in instead")
         if not path.is_file():
             continue
+        if any(rel.match(pattern) for pattern in spec.build.exclude_files):
+            continue
         name = check_name(rel.as_posix())
         in_model = path == model or model in path.parents
         if in_model:
@@ -147,10 +149,15 @@ def compiled_code(user: list[Entry], work: Path, python: str) -> tuple[list[Entr
     return entries("runtime"), entries("user")
 
 
+def requirements_for(spec: ServiceSpec) -> list[str]:
+    """The backend's packages plus the service's requirements.txt, pinned where possible."""
+    wanted = deps.pinned(list(deps.BACKEND_REQUIREMENTS.get(spec.model.framework, ())))
+    extra = deps.read_requirements(spec.root / "requirements.txt")
+    return sorted(set(wanted) | set(deps.pinned(extra)))
+
+
 def _requirements(spec: ServiceSpec) -> tuple[list[str], list[str]]:
     """(requirements to install, distributions to leave out of the artifact)."""
-    from modelambda.package.stage import requirements_for
-
     wanted = requirements_for(spec)
     own = " ".join(deps.read_requirements(spec.root / "requirements.txt")).lower()
     exclude = [d for d in RUNTIME_PROVIDED if f"{d}==" not in own]  # pinned: keep it

@@ -12,6 +12,7 @@ from __future__ import annotations
 from modelambda.runtime.errors import (
     BatchTooLarge,
     ConfigError,
+    DependencyMissing,
     DTypeError,
     EmptyBatch,
     InvalidBase64,
@@ -34,6 +35,7 @@ __all__ = [
     "BatchTooLarge",
     "ConfigError",
     "DTypeError",
+    "DependencyMissing",
     "EmptyBatch",
     "InvalidBase64",
     "InvalidInput",

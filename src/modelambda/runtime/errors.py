@@ -5,6 +5,7 @@ which ships inside the function, needs nothing outside this package::
 
     ModelambdaError
     ├── ConfigError          the compiled config or spec the runtime reads is unusable   (init)
+    │   └── DependencyMissing    a package or module the function needs is not there (init)
     ├── ModelLoadError       the model file is missing, corrupt, untrusted or not a model (init)
     ├── RequestError         the client sent something the model cannot take           (4xx)
     │   ├── InvalidJSON, InvalidBase64, MissingField, ShapeError, DTypeError,
@@ -32,6 +33,11 @@ class ModelambdaError(Exception):
 
 class ConfigError(ModelambdaError):
     """The runtime's config (compiled JSON or spec) is missing or invalid."""
+
+
+class DependencyMissing(ConfigError, ImportError):
+    """Code the function needs cannot be imported: awslambdaric reports an ImportError
+    during init as Runtime.ImportModuleError, as Lambda does for a missing package."""
 
 
 class ModelLoadError(ModelambdaError):

@@ -18,6 +18,7 @@ from typing import Any
 from modelambda.runtime.config import PipelineConfig
 from modelambda.runtime.errors import (
     ConfigError,
+    DependencyMissing,
     ModelambdaError,
     ModelError,
     PreprocessError,
@@ -33,8 +34,8 @@ def import_hook(ref: str, key: str) -> Hook:
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
-        raise ConfigError(f"[pipeline] {key} = {ref!r}: cannot import {module_name}: {exc}")\
-            from exc
+        raise DependencyMissing(
+            f"[pipeline] {key} = {ref!r}: cannot import {module_name}: {exc}") from exc
     hook = getattr(module, attr, None)
     if not callable(hook):
         raise ConfigError(f"[pipeline] {key} = {ref!r}: {module_name} has no function {attr!r}")

@@ -11,7 +11,7 @@ import importlib
 from functools import cache
 
 from modelambda.runtime.backends.base import Backend, TensorSpec
-from modelambda.runtime.errors import ConfigError
+from modelambda.runtime.errors import ConfigError, DependencyMissing
 
 GROUP = "modelambda.backends"
 
@@ -56,7 +56,7 @@ def load_backend_class(target: str) -> type[Backend]:
         module = importlib.import_module(module_name)
         cls = getattr(module, attr)
     except ImportError as exc:
-        raise ConfigError(
+        raise DependencyMissing(
             f"backend {target} cannot be imported: {exc}. Install the extra for it, e.g. "
             "pip install 'modelambda[onnx]' or 'modelambda[sklearn]'"
         ) from exc

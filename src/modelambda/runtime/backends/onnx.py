@@ -7,7 +7,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from modelambda.runtime.backends.base import Backend, TensorSpec
-from modelambda.runtime.errors import ConfigError, ModelError, ModelLoadError
+from modelambda.runtime.errors import (
+    ConfigError,
+    DependencyMissing,
+    ModelError,
+    ModelLoadError,
+)
 
 # ONNX tensor element types -> numpy dtype names.
 _ONNX_DTYPES = {
@@ -53,7 +58,10 @@ class OnnxBackend(Backend):
     option_keys = frozenset({"intra_op_threads", "inter_op_threads", "graph_optimization"})
 
     def load(self, path: str) -> None:
-        import onnxruntime as ort  # deferred: only functions that serve ONNX pay for it
+        try:
+            import onnxruntime as ort  # deferred: only functions that serve ONNX pay for it
+        except ImportError as exc:
+            raise DependencyMissing(f"the onnx backend needs onnxruntime: {exc}") from exc
 
         opts = ort.SessionOptions()
         if "intra_op_threads" in self.options:

@@ -10,7 +10,12 @@ import importlib
 from typing import Any
 
 from modelambda.runtime.backends.base import Backend
-from modelambda.runtime.errors import ConfigError, ModelError, ModelLoadError
+from modelambda.runtime.errors import (
+    ConfigError,
+    DependencyMissing,
+    ModelError,
+    ModelLoadError,
+)
 
 
 class PythonBackend(Backend):
@@ -26,8 +31,11 @@ class PythonBackend(Backend):
         module_name, _, attr = target.partition(":")
         try:
             cls = getattr(importlib.import_module(module_name), attr)
-        except (ImportError, AttributeError) as exc:
-            raise ConfigError(f"[model] class = {target!r} cannot be imported: {exc}") from exc
+        except ImportError as exc:
+            raise DependencyMissing(f"[model] class = {target!r} cannot be imported: {exc}")\
+                from exc
+        except AttributeError as exc:
+            raise ConfigError(f"[model] class = {target!r}: {exc}") from exc
         self.model = cls()
         for method in ("load", "predict"):
             if not callable(getattr(self.model, method, None)):
