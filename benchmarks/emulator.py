@@ -52,6 +52,7 @@ import cold_start  # noqa: E402  (also puts ROOT/src on sys.path)
 
 from modelambda.local.emulator import EmulatorThread  # noqa: E402
 from modelambda.local.interpreters import find_python  # noqa: E402
+from modelambda.local.sandbox import python_path  # noqa: E402
 from modelambda.local.services import function_for  # noqa: E402
 from modelambda.local.settings import FunctionSettings  # noqa: E402
 
@@ -298,6 +299,20 @@ class ColdEmulator:
         await function.stop(0)
 
 
+def sandbox_pythonpath(settings: FunctionSettings) -> str:
+    """The environment's module search path (task root, layers, Lambda's runtime packages)
+    with host paths: the same staged dependencies, whether the build put them in the task
+    root (a bundle) or in /opt (layers)."""
+    return python_path(settings.python_version, str(settings.task_dir),
+                       str(settings.opt_dir) if settings.opt_dir else None,
+                       str(settings.runtime_dir))
+
+
+def has_target_bytecode(task_dir: Path, python_version: str) -> bool:
+    tag = "cpython-" + python_version.replace(".", "")
+    return any((task_dir / "modelambda" / "runtime" / "__pycache__").glob(f"app.{tag}*.pyc"))
+
+
 def cold_starts(emu: EmulatorThread, cases: dict[str, dict[str, Any]], runs: int,
                 python312: str) -> dict[str, Any]:
     cold = ColdEmulator(emu)
@@ -305,15 +320,19 @@ def cold_starts(emu: EmulatorThread, cases: dict[str, dict[str, Any]], runs: int
     for model, case in cases.items():
         settings: FunctionSettings = case["settings"]
         event = case["event"]
-        deps = str(Path(settings.opt_dir or "") / "python")
+        path = sandbox_pythonpath(settings)
+        task = Path(settings.task_dir)
         bundle: Path = case["bundle"]
         columns: dict[str, Callable[[], float]] = {
             "emulator": partial(cold.sample, settings, event),
-            "emulator_precompiled": partial(cold.sample, case["precompiled"], event),
+            # modelambda's handler from the very task root the emulator runs, minus the
+            # emulator (bwrap, awslambdaric, the Runtime API, the front)
             "modelambda_bare_process": partial(run_process, python312, cold_start.OURS, event,
-                                               bundle, f"{bundle}:{deps}"),
-            "hand_written": partial(run_process, python312, case["hand"], event, bundle, deps),
+                                               task, path),
+            "hand_written": partial(run_process, python312, case["hand"], event, bundle, path),
         }
+        if case.get("precompiled") is not None:
+            columns["emulator_precompiled"] = partial(cold.sample, case["precompiled"], event)
         samples: dict[str, list[float]] = {column: [] for column in columns}
         for fn in columns.values():  # page cache, not measured
             fn()
@@ -321,18 +340,19 @@ def cold_starts(emu: EmulatorThread, cases: dict[str, dict[str, Any]], runs: int
             for column, fn in columns.items():
                 samples[column].append(fn())
         medians = {column: statistics.median(values) for column, values in samples.items()}
+        hand = medians["hand_written"]
         results[model] = {
             "runs": runs,
             **{f"{column}_ms": round(value, 1) for column, value in medians.items()},
-            "ratio_emulator_vs_hand_written": round(medians["emulator"]
-                                                    / medians["hand_written"], 3),
-            "ratio_precompiled_vs_hand_written": round(medians["emulator_precompiled"]
-                                                       / medians["hand_written"], 3),
-            "ratio_bare_vs_hand_written": round(medians["modelambda_bare_process"]
-                                                / medians["hand_written"], 3),
+            "ratio_emulator_vs_hand_written": round(medians["emulator"] / hand, 3),
+            "ratio_bare_vs_hand_written": round(medians["modelambda_bare_process"] / hand, 3),
+            "task_has_target_bytecode": case.get("precompiled") is None,
             "samples_ms": {column: [round(v, 1) for v in values]
                            for column, values in samples.items()},
         }
+        if "emulator_precompiled" in medians:
+            results[model]["ratio_precompiled_vs_hand_written"] = round(
+                medians["emulator_precompiled"] / hand, 3)
         log(f"cold {model}: " + ", ".join(f"{c} {v:.0f} ms" for c, v in medians.items()))
     results["python"] = python312
     results["goal_ratio_minilm"] = 1.0
@@ -387,31 +407,6 @@ def prewarm(port: int, path: str, body: bytes, count: int) -> None:
         thread.join(150)
     if errors:
         raise RuntimeError(f"prewarm failed: {errors[:3]}")
-
-
-def emulator_throughput(emu: EmulatorThread, settings: FunctionSettings, seconds: float,
-                        warmup_s: float) -> dict[str, Any]:
-    limit = max(CONCURRENCY)
-    emu.add_function(dataclasses.replace(settings, reserved_concurrency=limit))
-    port = emu.emulator.port
-    prewarm(port, "/fn/iris/", json.dumps(IRIS_EVENT).encode(), limit)
-    status, headers, data = http_post(port, "/fn/iris/", json.dumps(IRIS_EVENT).encode())
-    check_answer(status, headers, data, "Function URL")
-    url = f"http://127.0.0.1:{port}/fn/iris/"
-    runs = []
-    for connections in CONCURRENCY:
-        wrk_run(url, IRIS_EVENT, connections, warmup_s)
-        time.sleep(0.5)  # let the warm-up's last invocations finish (or they count as busy)
-        before = env_invocations(emu, "iris")
-        result = wrk_run(url, IRIS_EVENT, connections, seconds)
-        after = env_invocations(emu, "iris")
-        result["environments_used"] = sum(1 for env, n in after.items()
-                                          if n > before.get(env, 0))
-        result["environments_total"] = len(after)
-        runs.append(result)
-        log(f"emulator c={connections}: {result['req_per_s']} req/s, p50 {result['p50_ms']} ms, "
-            f"{result['environments_used']} environments")
-    return {"url": url, "reserved_concurrency": limit, "runs": runs}
 
 
 def free_port() -> int:
@@ -501,29 +496,62 @@ class MLServer:
             self.proc.wait(10)
 
 
-def mlserver_throughput(workdir: Path, seconds: float, warmup_s: float) -> dict[str, Any]:
+def start_mlserver(workdir: Path) -> tuple[MLServer | None, dict[str, Any]]:
     venv = mlserver_venv()
     if venv is None:
-        return {"skipped": f"no MLServer venv at {MLSERVER_VENV}"}
+        return None, {"skipped": f"no MLServer venv at {MLSERVER_VENV} and none could be made"}
     server = MLServer(venv, workdir)
     try:
         ready_ms = server.start()
-        url = f"http://127.0.0.1:{server.port}/v2/models/iris/infer"
-        runs = []
-        for connections in CONCURRENCY:
-            wrk_run(url, IRIS_V2, connections, warmup_s)
-            time.sleep(0.5)
-            result = wrk_run(url, IRIS_V2, connections, seconds)
-            runs.append(result)
-            log(f"MLServer c={connections}: {result['req_per_s']} req/s, "
-                f"p50 {result['p50_ms']} ms")
-        return {"url": url, "start_to_ready_ms": round(ready_ms), "runs": runs,
-                "version": "1.7.1", "settings": json.loads((MLSERVER_DIR / "settings.json")
-                                                          .read_text())}
     except RuntimeError as exc:
-        return {"skipped": f"MLServer failed: {exc}"}
-    finally:
         server.stop()
+        return None, {"skipped": f"MLServer did not start: {exc}"}
+    return server, {"url": f"http://127.0.0.1:{server.port}/v2/models/iris/infer",
+                    "start_to_ready_ms": round(ready_ms), "version": "1.7.1",
+                    "settings": json.loads((MLSERVER_DIR / "settings.json").read_text()),
+                    "runs": []}
+
+
+def throughput(emu: EmulatorThread, settings: FunctionSettings, workdir: Path, seconds: float,
+               warmup_s: float, with_mlserver: bool) -> dict[str, Any]:
+    """wrk at each concurrency, the emulator then MLServer (both up throughout), so a change
+    in the machine's load between levels hits both alike."""
+    server: MLServer | None = None
+    ml: dict[str, Any] = {"skipped": "--no-mlserver"}
+    if with_mlserver:
+        server, ml = start_mlserver(workdir)
+    try:
+        limit = max(CONCURRENCY)
+        emu.add_function(dataclasses.replace(settings, reserved_concurrency=limit))
+        port = emu.emulator.port
+        body = json.dumps(IRIS_EVENT).encode()
+        prewarm(port, "/fn/iris/", body, limit)
+        check_answer(*http_post(port, "/fn/iris/", body), "Function URL")
+        url = f"http://127.0.0.1:{port}/fn/iris/"
+        emulator: dict[str, Any] = {"url": url, "reserved_concurrency": limit, "runs": []}
+        for connections in CONCURRENCY:
+            wrk_run(url, IRIS_EVENT, connections, warmup_s)
+            time.sleep(0.5)  # let the warm-up's last invocations finish (or they hold envs)
+            before = env_invocations(emu, "iris")
+            result = wrk_run(url, IRIS_EVENT, connections, seconds)
+            after = env_invocations(emu, "iris")
+            result["environments_used"] = sum(1 for env, n in after.items()
+                                              if n > before.get(env, 0))
+            result["environments_total"] = len(after)
+            emulator["runs"].append(result)
+            log(f"emulator c={connections}: {result['req_per_s']} req/s, p50 "
+                f"{result['p50_ms']} ms, {result['environments_used']} environments")
+            if server is not None:
+                wrk_run(ml["url"], IRIS_V2, connections, warmup_s)
+                time.sleep(0.5)
+                result = wrk_run(ml["url"], IRIS_V2, connections, seconds)
+                ml["runs"].append(result)
+                log(f"MLServer c={connections}: {result['req_per_s']} req/s, "
+                    f"p50 {result['p50_ms']} ms")
+    finally:
+        if server is not None:
+            server.stop()
+    return {"emulator": emulator, "mlserver": ml}
 
 
 # --- the table ----------------------------------------------------------------------------
@@ -560,15 +588,21 @@ def print_table(results: dict[str, Any]) -> None:
                    f"{'| bare ours':>11s} {'ratio':>6s} {'| emu+pyc':>10s} {'ratio':>6s}")
         for model in ("iris", "minilm"):
             row = cold[model]
-            out.append(f"   {model:8s} {row['emulator_ms']:9.1f} {row['hand_written_ms']:9.1f} "
-                       f"{row['ratio_emulator_vs_hand_written']:6.3f} "
-                       f"| {row['modelambda_bare_process_ms']:9.1f} "
-                       f"{row['ratio_bare_vs_hand_written']:6.3f} "
-                       f"| {row['emulator_precompiled_ms']:8.1f} "
-                       f"{row['ratio_precompiled_vs_hand_written']:6.3f}")
-        out.append("   (ms; hand = cold_start.py's hand-written handler, bare ours = modelambda's "
-                   "handler in a bare process,\n    emu+pyc = emulator with the staged task dir "
-                   "byte-compiled; goal: MiniLM ratio <= 1.0)")
+            line = (f"   {model:8s} {row['emulator_ms']:9.1f} {row['hand_written_ms']:9.1f} "
+                    f"{row['ratio_emulator_vs_hand_written']:6.3f} "
+                    f"| {row['modelambda_bare_process_ms']:9.1f} "
+                    f"{row['ratio_bare_vs_hand_written']:6.3f} ")
+            if "emulator_precompiled_ms" in row:
+                line += (f"| {row['emulator_precompiled_ms']:8.1f} "
+                         f"{row['ratio_precompiled_vs_hand_written']:6.3f}")
+            else:
+                line += "| (built with 3.12 bytecode)"
+            out.append(line)
+        out.append("   (ms; hand = cold_start.py's hand-written handler and bare ours = "
+                   "modelambda's handler, each a fresh\n    python3.12 -S process on the "
+                   "environment's module path; emu+pyc = the emulator with the task\n    dir "
+                   "byte-compiled for 3.12 first, when the build did not; goal: MiniLM ratio "
+                   "<= 1.0)")
     tput = results.get("throughput")
     if tput:
         out.append("\n3. Throughput, iris, wrk -t1, "
@@ -594,6 +628,9 @@ def print_table(results: dict[str, Any]) -> None:
             out.append(f"   (p50 in ms; envs = emulator environments that served requests; "
                        f"err = non-2xx + socket errors;\n    MLServer 1.7.1, parallel_workers 0, "
                        f"start to ready {ml.get('start_to_ready_ms')} ms)")
+    out.append(f"\nload average at start {results['load_average_start'][0]:.2f}, at end "
+               f"{results['load_average_end'][0]:.2f} (2 cores: above ~2 the numbers are "
+               "noisier)")
     print("\n".join(out), flush=True)
 
 
@@ -617,29 +654,29 @@ def main() -> None:
     python312 = find_python("python3.12")
     results: dict[str, Any] = {
         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "quick": args.quick,
+        "quick": args.quick, "load_average_start": os.getloadavg(),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                     "function_python": python312},
     }
     began = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="modelambda-bench-") as tmp_name:
         tmp = Path(tmp_name)
-        log("staging iris and MiniLM (dependencies come from the modelambda cache)")
+        log("building the services as the emulator runs them (dependencies are cached)")
         iris, _ = function_for(copy_service(IRIS_DIR, tmp / "iris"))
-        iris_1thread, _ = function_for(copy_service(
-            IRIS_DIR, tmp / "iris-1thread", name="iris-1thread",
-            extra_toml="[model.options]\nintra_op_threads = 1\ninter_op_threads = 1\n"))
-        minilm, _ = function_for(minilm_service(tmp / "minilm"))
         results["machine"]["sandbox"] = "bwrap" if shutil.which("bwrap") else "plain"
 
         sink = ReportSink()
         if "warm" not in args.skip:
+            iris_1thread, _ = function_for(copy_service(
+                IRIS_DIR, tmp / "iris-1thread", name="iris-1thread",
+                extra_toml="[model.options]\nintra_op_threads = 1\ninter_op_threads = 1\n"))
             log("1. warm invoke latency")
             with EmulatorThread(sink=sink) as emu:
                 results["warm_latency"] = warm_latency(
                     emu, sink, {"iris": iris, "noop": noop_function(iris, tmp / "noop"),
                                 "iris-1thread": iris_1thread}, requests)
         if "cold" not in args.skip:
+            minilm, _ = function_for(minilm_service(tmp / "minilm"))
             log("2. cold start")
             cases: dict[str, dict[str, Any]] = {
                 "iris": {"settings": iris, "event": cold_start.IRIS_EVENT,
@@ -651,22 +688,20 @@ def main() -> None:
                                                               tmp / "minilm-bundle")},
             }
             for name, case in cases.items():
-                # the bare-process column runs modelambda's runtime with 3.12 bytecode, as a
-                # bundle built for python3.12 ships it
-                subprocess.run([python312, "-m", "compileall", "-q", str(case["bundle"])],
-                               check=True, timeout=300)
                 settings: FunctionSettings = case["settings"]
-                case["precompiled"] = dataclasses.replace(settings, task_dir=compiled_copy(
-                    settings.task_dir, tmp / f"{name}-task-pyc", python312))
+                case["precompiled"] = None
+                if not has_target_bytecode(Path(settings.task_dir), settings.python_version):
+                    # diagnostic: the same task root with bytecode for the target interpreter
+                    case["precompiled"] = dataclasses.replace(settings, task_dir=compiled_copy(
+                        Path(settings.task_dir), tmp / f"{name}-task-pyc", python312))
             with EmulatorThread(sink=lambda _: None) as emu:
                 results["cold_start"] = cold_starts(emu, cases, runs, python312)
         if "throughput" not in args.skip:
             log("3. throughput")
             with EmulatorThread(sink=lambda _: None) as emu:
-                emulator = emulator_throughput(emu, iris, seconds, warmup_s)
-            mlserver = ({"skipped": "--no-mlserver"} if args.no_mlserver
-                        else mlserver_throughput(tmp, seconds, warmup_s))
-            results["throughput"] = {"emulator": emulator, "mlserver": mlserver}
+                results["throughput"] = throughput(emu, iris, tmp, seconds, warmup_s,
+                                                   not args.no_mlserver)
+    results["load_average_end"] = os.getloadavg()
     results["elapsed_s"] = round(time.perf_counter() - began, 1)
     print_table(results)
     args.json.parent.mkdir(parents=True, exist_ok=True)
