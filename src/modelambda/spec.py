@@ -92,6 +92,9 @@ class Build:
     exclude: tuple[str, ...] = ()
     # Files of the service directory to leave out (glob patterns, relative to it).
     exclude_files: tuple[str, ...] = ()
+    # Save ONNX models with onnxruntime's graph optimisations already applied, so that a
+    # cold start does not spend time on them.
+    optimize_onnx: bool = True
 
 
 @dataclass(frozen=True)
@@ -331,8 +334,9 @@ def _build(data: Any, problems: _Problems) -> Build:
         problems.add("build", "exclude_files", files,
                      "a list of glob patterns, relative to the service dir")
         files = []
+    optimize = t.boolean("optimize_onnx", True)
     t.finish()
-    return Build(exclude=tuple(exclude), exclude_files=tuple(files))
+    return Build(exclude=tuple(exclude), exclude_files=tuple(files), optimize_onnx=optimize)
 
 
 def _strategy(data: Any, problems: _Problems) -> Strategy:

@@ -149,6 +149,31 @@ def compiled_code(user: list[Entry], work: Path, python: str) -> tuple[list[Entr
     return entries("runtime"), entries("user")
 
 
+def optimized_onnx(model: list[Entry], work: Path) -> list[Entry]:
+    """Model entries with each .onnx file replaced by its offline-optimised form.
+
+    onnxruntime applies its graph optimisations at every session creation; saved once here
+    (at the "extended" level, which does not depend on the CPU's instruction set), a cold
+    start skips that work. The same onnxruntime version is pinned into the function."""
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        return model
+    out = []
+    for entry in model:
+        if not entry.name.endswith(".onnx"):
+            out.append(entry)
+            continue
+        target = work / "optimized" / entry.name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+        options.optimized_model_filepath = str(target)
+        ort.InferenceSession(str(entry.source), options, providers=["CPUExecutionProvider"])
+        out.append(Entry(entry.name, target))
+    return out
+
+
 def requirements_for(spec: ServiceSpec) -> list[str]:
     """The backend's packages plus the service's requirements.txt, pinned where possible."""
     wanted = deps.pinned(list(deps.BACKEND_REQUIREMENTS.get(spec.model.framework, ())))
@@ -213,13 +238,20 @@ def build(directory: Path | str, strategy: str, *, architecture: str | None = No
         + (f"; left out {', '.join(sorted(slimmed.excluded))}" if slimmed.excluded else ""))
     dep_entries = [Entry(rel, path) for rel, path in slimmed.kept]
     user, model = service_files(spec)
-    runtime, user_code = compiled_code(user, out.parent / f".code-{strategy}", interpreter)
+    work = out.parent / f".code-{strategy}"
+    runtime, user_code = compiled_code(user, work, interpreter)
+    if spec.model.framework == "onnx" and spec.build.optimize_onnx:
+        model = optimized_onnx(model, work)
 
     if strategy == "layer":
         source = {"kind": "layer", "path": f"model/{spec.model.path}"}
     else:
         source = {"kind": strategy, "path": spec.model.path}
     config = compile_runtime_config(spec, source)
+    # the checksums describe the files shipped (optimised), the version the model itself
+    prefix = f"{spec.model.path}/" if spec.model_path.is_dir() else ""
+    config.model.files = {e.name.removeprefix(prefix) if prefix else Path(e.name).name:
+                          {"sha256": sha256_of(e.source), "size": e.size} for e in model}
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
     config_file = out / "modelambda.json"
