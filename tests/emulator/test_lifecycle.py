@@ -295,3 +295,38 @@ def test_client_context_reaches_the_function(emu: Emu, make_function: Callable[.
     assert json.loads(result["Payload"].read()) == {"k": "v"}
 
 
+
+
+def test_the_pure_python_runtime_client_does_the_same_loop(
+        emu: Emu, make_function: Callable[..., Any]) -> None:
+    # Where awslambdaric has no wheel, modelambda's own client runs the handler.
+    emu.add(make_function(ECHO, runtime_client="python"))
+    first, second = invoke(emu, "fn", {"n": 1}), invoke(emu, "fn", {"n": 2})
+    assert first["body"]["event"] == {"n": 1} and second["body"]["count"] == 2
+    assert first["body"]["pid"] == second["body"]["pid"]
+    assert first["body"]["request_id"] == REPORT.search(first["log"])["id"]  # type: ignore[index]
+    assert 0 < first["body"]["remaining_ms"] <= 30_000
+
+
+@pytest.mark.parametrize("handler,files,error_type", [
+    ("fn.nothere", {}, "Runtime.HandlerNotFound"),
+    ("broken.handler", {"broken.py": "import not_installed_anywhere\n"},
+     "Runtime.ImportModuleError"),
+    ("syntax.handler", {"syntax.py": "def handler(:\n"}, "Runtime.UserCodeSyntaxError"),
+    ("fnhandler", {}, "Runtime.MalformedHandlerName"),
+])
+def test_the_pure_python_client_reports_init_errors_like_awslambdaric(
+        emu: Emu, make_function: Callable[..., Any], handler: str, files: dict[str, str],
+        error_type: str) -> None:
+    emu.add(make_function(ECHO, handler=handler, files=files, runtime_client="python"))
+    result = invoke(emu, "fn")
+    assert result["FunctionError"] == "Unhandled"
+    assert result["body"]["errorType"] == error_type
+
+
+def test_the_pure_python_client_reports_handler_errors(
+        emu: Emu, make_function: Callable[..., Any]) -> None:
+    emu.add(make_function("def handler(e, c):\n    raise KeyError('k')\n", runtime_client="python"))
+    result = invoke(emu, "fn")
+    assert result["FunctionError"] == "Unhandled" and result["body"]["errorType"] == "KeyError"
+    assert invoke(emu, "fn")["body"]["errorType"] == "KeyError"  # the environment lives on

@@ -122,6 +122,7 @@ class Environment:
             opt_dir=os.path.abspath(s.opt_dir) if s.opt_dir else None,
             ephemeral_mb=s.ephemeral_mb,
             mounts={path: os.path.abspath(host) for path, host in s.mounts.items()},
+            runtime_client=s.runtime_client,
             env={**s.lambda_environment(f"127.0.0.1:{self.api.port}", initialization),
                  **(extra_env or {})},
         )

@@ -36,6 +36,7 @@ class SandboxSpec:
     ephemeral_mb: int = 512
     mounts: dict[str, str] = field(default_factory=dict)  # mount path in env -> host dir (rw)
     env: dict[str, str] = field(default_factory=dict)  # Lambda's variables for the function
+    runtime_client: str = "awslambdaric"  # or "python": modelambda's pyric.py
 
 
 def bwrap_path() -> str | None:
@@ -58,7 +59,12 @@ def build_command(spec: SandboxSpec, python_version: str, use_bwrap: bool | None
     bwrap = bwrap_path() if use_bwrap is not False else None
     if use_bwrap and bwrap is None:
         raise RuntimeError("bubblewrap (bwrap) is not installed: apt-get install bubblewrap")
-    runtime_args = [spec.python, "-S", "-m", "awslambdaric", spec.handler]
+    if spec.runtime_client == "python":
+        from modelambda.local import pyric
+
+        runtime_args = [spec.python, "-S", pyric.__file__, spec.handler]
+    else:
+        runtime_args = [spec.python, "-S", "-m", "awslambdaric", spec.handler]
     env = dict(spec.env)
     if bwrap is not None:
         opt = OPT_DIR if spec.opt_dir else None

@@ -13,6 +13,7 @@ import contextlib
 import json
 import os
 import shutil
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -66,9 +67,7 @@ def function_for(directory: Path, *, strategy: str | None = None, python: str | 
     result = build(directory, chosen, python=interpreter, log=log)
     task, opt = unpack_for_run(result)
     version = spec.service.runtime.removeprefix("python")
-    runtime_dir = deps.install(deps.pinned(list(deps.LAMBDA_RUNTIME_PACKAGES)), version,
-                               spec.service.architecture, kind="lambda-runtime",
-                               python=interpreter)
+    runtime_dir, client = lambda_runtime(version, spec.service.architecture, interpreter)
     settings = FunctionSettings(
         name=spec.service.name, handler=HANDLER, task_dir=task.resolve(),
         python=interpreter, runtime_dir=runtime_dir, runtime=spec.service.runtime,
@@ -76,10 +75,26 @@ def function_for(directory: Path, *, strategy: str | None = None, python: str | 
         memory_mb=spec.service.memory_mb, timeout_s=spec.service.timeout_s,
         ephemeral_mb=spec.service.ephemeral_storage_mb,
         reserved_concurrency=spec.service.reserved_concurrency,
-        snapstart=spec.service.snapstart, use_bwrap=use_bwrap,
+        snapstart=spec.service.snapstart, use_bwrap=use_bwrap, runtime_client=client,
         on_failure=(spec.root / ".modelambda" / "on-failure.jsonl").resolve(),
     )
     return settings, spec
+
+
+def lambda_runtime(version: str, architecture: str, python: str) -> tuple[Path, str]:
+    """What Lambda's Python runtime provides (awslambdaric, snapshot-restore-py, boto3),
+    installed for the target; where awslambdaric has no wheel, modelambda's pure-Python
+    client takes its place."""
+    try:
+        return deps.install(deps.pinned(list(deps.LAMBDA_RUNTIME_PACKAGES)), version,
+                            architecture, kind="lambda-runtime", python=python), "awslambdaric"
+    except deps.DependencyError as exc:
+        print(f"modelambda: awslambdaric cannot be installed for python{version} "
+              f"{architecture} ({exc}); using modelambda's pure-Python runtime client",
+              file=sys.stderr)
+        rest = [p for p in deps.LAMBDA_RUNTIME_PACKAGES if p != "awslambdaric"]
+        return deps.install(deps.pinned(rest), version, architecture, kind="lambda-runtime",
+                            python=python), "python"
 
 
 def state_path() -> Path:

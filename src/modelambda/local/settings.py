@@ -29,6 +29,9 @@ class FunctionSettings:
     mounts: dict[str, Path] = field(default_factory=dict)  # EFS: mount path -> host directory
     snapstart: bool = False
     use_bwrap: bool | None = None  # None: when bwrap is installed
+    # "awslambdaric" (AWS's client, as in Lambda's images) or "python" (modelambda's pure
+    # Python client, for targets where awslambdaric has no wheel)
+    runtime_client: str = "awslambdaric"
     init_timeout_s: float = limits.INIT_PHASE_S
     # Asynchronous (Event) invocations: Lambda retries twice on a function error.
     event_retries: int = 2

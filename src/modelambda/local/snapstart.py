@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from modelambda.local import pyric
 from modelambda.local.environment import Environment, InitFailed
 from modelambda.local.processes import PolledProcess, SpawnedProcess
 from modelambda.local.sandbox import build_command
@@ -33,54 +34,14 @@ SOCKET_DIR_IN_ENV = "/var/snapshot"
 
 # Runs inside the template's sandbox as `python -S -c BOOTSTRAP <handler>`.
 BOOTSTRAP = r'''
-import http.client, json, os, signal, socket, sys
+import importlib.util, json, os, signal, socket, sys
 from awslambdaric import __main__ as ric_main
 from awslambdaric import lambda_runtime_client as lrc
 
+_spec = importlib.util.spec_from_file_location("pyric", os.environ["MODELAMBDA_PYRIC"])
+pyric = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(pyric)
 
-class PyRuntimeClient:
-    """The three calls awslambdaric makes of its native client, over one keep-alive
-    connection. A forked child cannot reuse the native client: it was bound to the
-    template's Runtime API address when the module was imported."""
-
-    def __init__(self, address):
-        self.address = address
-        self.conn = None
-
-    def _request(self, method, path, body=None, headers=None):
-        for attempt in (1, 2):
-            if self.conn is None:
-                self.conn = http.client.HTTPConnection(self.address)
-                self.conn.connect()
-                self.conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            try:
-                self.conn.request(method, path, body=body, headers=headers or {})
-                response = self.conn.getresponse()
-                return response, response.read()
-            except (ConnectionError, http.client.HTTPException):
-                self.conn = None
-                if attempt == 2:
-                    raise
-
-    def next(self):
-        response, body = self._request("GET", "/2018-06-01/runtime/invocation/next")
-        return body, dict(response.getheaders())
-
-    def post_invocation_result(self, invoke_id, result_data, content_type="application/json",
-                               *rest):
-        self._request("POST", f"/2018-06-01/runtime/invocation/{invoke_id}/response",
-                      result_data, {"Content-Type": content_type})
-
-    def post_error(self, invoke_id, error_response_data, xray_fault, *rest):
-        try:
-            error_type = json.loads(error_response_data).get("errorType", "Runtime.Unknown")
-        except ValueError:
-            error_type = "Runtime.Unknown"
-        self._request("POST", f"/2018-06-01/runtime/invocation/{invoke_id}/error",
-                      error_response_data.encode() if isinstance(error_response_data, str)
-                      else error_response_data,
-                      {"Content-Type": "application/json",
-                       "Lambda-Runtime-Function-Error-Type": error_type})
 
 def restore_next(self):
     control = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -101,7 +62,9 @@ def restore_next(self):
                 os.close(fd)
             os.environ["AWS_LAMBDA_RUNTIME_API"] = request["runtime_api"]
             self.lambda_runtime_address = request["runtime_api"]
-            lrc.runtime_client = PyRuntimeClient(request["runtime_api"])
+            # A forked child cannot reuse awslambdaric's native client: it was bound to the
+            # template's Runtime API address when the module was imported.
+            lrc.runtime_client = pyric.RuntimeClient(request["runtime_api"])
             return  # awslambdaric now runs the after-restore hooks, then the invoke loop
         for fd in fds:
             os.close(fd)
@@ -146,7 +109,8 @@ class Template(Environment):
                       ) -> SpawnedProcess | PolledProcess:
         bwrap = self.settings.use_bwrap is not False
         env_socket = (f"{SOCKET_DIR_IN_ENV}/control.sock" if bwrap else self.socket_path)
-        spec = self.sandbox_spec("snap-start", {"MODELAMBDA_SNAPSHOT_SOCKET": env_socket})
+        spec = self.sandbox_spec("snap-start", {"MODELAMBDA_SNAPSHOT_SOCKET": env_socket,
+                                                "MODELAMBDA_PYRIC": pyric.__file__})
         argv, env, cwd = build_command(spec, self.settings.python_version, self.settings.use_bwrap)
         runtime_at = argv.index("-m")
         argv[runtime_at:runtime_at + 2] = ["-c", BOOTSTRAP]
