@@ -24,8 +24,7 @@ def paths(tmp_path: Path) -> Paths:
     })
 
 
-@pytest.mark.parametrize("kind,root", [("bundle", "task"), ("layer", "opt"), ("image", "task"),
-                                       ("efs", "efs")])
+@pytest.mark.parametrize("kind,root", [("bundle", "task"), ("layer", "opt"), ("image", "task")])
 def test_each_local_source_resolves_under_its_root(tmp_path: Path, kind: str, root: str) -> None:
     model = tmp_path / root / "model" / "model.onnx"
     model.parent.mkdir(parents=True)
@@ -55,7 +54,7 @@ def test_missing_model_says_what_to_do(tmp_path: Path) -> None:
         make_source({"kind": "bundle", "path": "model.onnx"}, paths(tmp_path)).resolve()
 
 
-@pytest.mark.parametrize("kind", ["s3", "endpoint"])
+@pytest.mark.parametrize("kind", ["endpoint"])
 def test_remote_sources_are_a_named_seam(tmp_path: Path, kind: str) -> None:
     with pytest.raises(ConfigError, match="not available in this version"):
         make_source({"kind": kind}, paths(tmp_path))

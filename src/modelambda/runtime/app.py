@@ -25,13 +25,27 @@ from modelambda.runtime.errors import (
 from modelambda.runtime.integrity import verify_files
 from modelambda.runtime.paths import Paths
 from modelambda.runtime.pipeline import Pipeline
-from modelambda.runtime.sources import make_source
+from modelambda.runtime.sources import ModelSource, Resolved, make_source
 
 _ms = 1000.0
 
 
 def _elapsed_ms(start: float) -> float:
     return round((time.perf_counter() - start) * _ms, 3)
+
+
+class ModelState:
+    """One loaded version: what a request needs, swapped as a whole on refresh."""
+
+    __slots__ = ("backend", "path", "pipeline", "specs", "version")
+
+    def __init__(self, backend: Any, specs: Any, pipeline: Pipeline, version: str,
+                 path: str) -> None:
+        self.backend = backend
+        self.specs = specs
+        self.pipeline = pipeline
+        self.version = version
+        self.path = path
 
 
 class App:
@@ -41,6 +55,7 @@ class App:
         paths: Paths,
         *,
         log: logs.Writer = logs.stdout_writer,
+        source: ModelSource | None = None,
     ) -> None:
         start = time.perf_counter()
         self.config = config
@@ -50,26 +65,90 @@ class App:
         code_root = config.code_root or str(paths.task_root)
         if code_root not in sys.path:
             sys.path.insert(0, code_root)
-        source = make_source(config.source, paths)
-        self.model_path = source.resolve()
-        if self.model.verify_checksums and self.model.files:
-            verify_files(self.model_path, self.model.files)
-        self.backend = load_backend_class(self.model.backend)(self.model.options)
-        self.backend.load(self.model_path)
-        self.specs = self.backend.inputs()
-        self.pipeline = Pipeline.load(config.pipeline, self.model_path)
+        self.source = source or make_source(config.source, paths)
+        self.source.start()  # a remote fetch overlaps the backend's imports below
+        self.backend_class = load_backend_class(self.model.backend)
+        resolved = self.source.resolved()
+        if self.model.verify_checksums and self.model.files and not resolved.blobs \
+                and config.source.get("kind") not in ("s3", "efs"):  # those check themselves
+            verify_files(resolved.path, self.model.files)
+        self.state = self._load(resolved)
+        self._pending: ModelState | None = None
+        self._refreshing = False
+        self._next_check = time.monotonic() + self.source.refresh_s
         self.invocations = 0
         self.init_ms = _elapsed_ms(start)
         self.log(logs.event_record("init", {
             "function_name": config.function_name, "model_name": self.model.name,
-            "model_version": self.model.version, "framework": self.model.framework,
+            "model_version": self.state.version, "framework": self.model.framework,
             "source": config.source.get("kind"), "init_ms": self.init_ms,
+            "fetch_ms": getattr(self.source, "fetch_ms", None),
         }))
 
+    @property
+    def backend(self) -> Any:
+        return self.state.backend
+
+    @property
+    def specs(self) -> Any:
+        return self.state.specs
+
+    @property
+    def pipeline(self) -> Pipeline:
+        return self.state.pipeline
+
+    def _load(self, resolved: Resolved) -> ModelState:
+        backend = self.backend_class(self.model.options)
+        backend.load(resolved.path, resolved.blobs)
+        pipeline = Pipeline.load(self.config.pipeline, resolved.path)
+        return ModelState(backend, backend.inputs(), pipeline,
+                          resolved.version or self.model.version, resolved.path)
+
     @classmethod
-    def from_environment(cls) -> App:
+    def from_environment(cls, source: ModelSource | None = None,
+                         config: RuntimeConfig | None = None) -> App:
         paths = Paths.from_environment()
-        return cls(load_config(paths), paths)
+        return cls(config or load_config(paths), paths, source=source)
+
+    # --- refresh (s3, efs): a new version loads beside the old, then swaps between requests
+
+    def _maybe_refresh(self) -> None:
+        if self._pending is not None:
+            old, self.state, self._pending = self.state, self._pending, None
+            self.log(logs.event_record("model switched", {
+                "function_name": self.config.function_name, "from_version": old.version,
+                "to_version": self.state.version}))
+        if not self.source.refresh_s or self._refreshing or \
+                time.monotonic() < self._next_check:
+            return
+        self._next_check = time.monotonic() + self.source.refresh_s
+        self._refreshing = True
+        import threading
+
+        threading.Thread(target=self._refresh, daemon=True, name="modelambda-refresh").start()
+
+    def _refresh(self) -> None:
+        """Look for a newer version; load it beside the serving one. Any failure keeps the
+        old version serving and says why."""
+        try:
+            found = self.source.poll()
+            if found is not None:
+                self._pending = self._load(found)
+        except Exception as exc:
+            self.log(logs.event_record("refresh failed", {
+                "function_name": self.config.function_name, "serving": self.state.version,
+                "error_type": type(exc).__name__, "error": str(exc)}, level="WARNING"))
+        finally:
+            self._refreshing = False
+
+    def refresh_now(self, timeout: float = 60.0) -> None:
+        """Check for a new version immediately and wait for it (tests, tools)."""
+        self._next_check = 0.0
+        self._maybe_refresh()
+        deadline = time.monotonic() + timeout
+        while self._refreshing and time.monotonic() < deadline:
+            time.sleep(0.01)
+        self._maybe_refresh()
 
     def warm_up(self) -> bool:
         """Run one prediction on zeros shaped like the inputs (SnapStart's before-snapshot).
@@ -94,6 +173,7 @@ class App:
 
     def handle(self, event: Any, context: Any = None) -> Any:
         start = time.perf_counter()
+        self._maybe_refresh()
         cold = self.invocations == 0
         self.invocations += 1
         kind = events.event_kind(event)
@@ -182,7 +262,7 @@ class App:
                      "datatype": contract.NUMPY_TO_V2.get(s.dtype or "", "BYTES"),
                      "shape": [-1 if d is None else d for d in (s.shape or ())]}
                     for s in (specs or ())]
-        return {"name": self.model.name, "versions": [self.model.version],
+        return {"name": self.model.name, "versions": [self.state.version],
                 "platform": self.model.framework, "inputs": tensors(self.specs),
                 "outputs": tensors(self.backend.outputs())}
 
@@ -212,7 +292,7 @@ class App:
         predictions = contract.outputs_to_predictions(outputs, len(instances))
         timing["encode_ms"] = _elapsed_ms(encode_start)
         return {"predictions": predictions, "model_name": self.model.name,
-                "model_version": self.model.version}, len(instances)
+                "model_version": self.state.version}, len(instances)
 
     def _predict_v2(self, body: dict[str, Any], start: float,
                     timing: dict[str, float]) -> tuple[dict[str, Any], int]:
@@ -236,7 +316,7 @@ class App:
         encode_start = time.perf_counter()
         if self.pipeline.postprocess is not None:
             outputs = self.pipeline.run_postprocess(outputs)
-        response = contract.v2_response(outputs, self.model.name, self.model.version,
+        response = contract.v2_response(outputs, self.model.name, self.state.version,
                                         body.get("id"))
         timing["encode_ms"] = _elapsed_ms(encode_start)
         return response, batch
@@ -246,7 +326,7 @@ class App:
         request_id = getattr(context, "aws_request_id", None) or os.urandom(8).hex()
         self.log(logs.invocation_record({
             "function_name": self.config.function_name, "request_id": request_id,
-            "model_name": self.model.name, "model_version": self.model.version,
+            "model_name": self.model.name, "model_version": self.state.version,
             "event": kind, "cold": cold, "cold_start": int(cold), "status": status,
             "error_type": error_type, "batch_size": batch,
             "decode_ms": timing.get("decode_ms", 0.0), "predict_ms": timing.get("predict_ms", 0.0),

@@ -11,9 +11,10 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from modelambda.runtime.app import App
+from modelambda.runtime import prefetch  # starts a remote model's download first
+from modelambda.runtime.app import App  # numpy and the backend import while it downloads
 
-app = App.from_environment()
+app = App(prefetch.config, prefetch.paths, source=prefetch.source)
 
 if os.environ.get("AWS_LAMBDA_INITIALIZATION_TYPE") == "snap-start":
     from modelambda.runtime import snapstart

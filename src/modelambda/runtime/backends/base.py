@@ -60,8 +60,11 @@ class Backend(ABC):
             )
 
     @abstractmethod
-    def load(self, path: str) -> None:
-        """Load the model from ``path`` (a file or a directory)."""
+    def load(self, path: str, blobs: Mapping[str, bytes] | None = None) -> None:
+        """Load the model from ``path`` (a file or a directory).
+
+        ``blobs`` holds model files a remote source kept in memory (name -> bytes) instead of
+        writing them under ``path``; a backend that can load from bytes uses them."""
 
     def inputs(self) -> Sequence[TensorSpec] | None:
         """The model's inputs, or None when the model takes Python objects as they come."""

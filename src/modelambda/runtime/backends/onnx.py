@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from modelambda.runtime.backends.base import Backend, TensorSpec
@@ -57,7 +57,7 @@ class OnnxBackend(Backend):
     framework = "onnx"
     option_keys = frozenset({"intra_op_threads", "inter_op_threads", "graph_optimization"})
 
-    def load(self, path: str) -> None:
+    def load(self, path: str, blobs: Mapping[str, bytes] | None = None) -> None:
         try:
             import onnxruntime as ort  # deferred: only functions that serve ONNX pay for it
         except ImportError as exc:
@@ -79,10 +79,15 @@ class OnnxBackend(Backend):
                 {"disable": "ORT_DISABLE_ALL", "basic": "ORT_ENABLE_BASIC",
                  "extended": "ORT_ENABLE_EXTENDED", "all": "ORT_ENABLE_ALL"}[level],
             )
-        file = find_onnx_file(path)
+        in_memory = [name for name in (blobs or {}) if name.endswith(".onnx")]
+        if len(in_memory) == 1:  # straight from the download: no /tmp write and read
+            file, model = in_memory[0], (blobs or {})[in_memory[0]]
+        else:
+            file = find_onnx_file(path)
+            model = file  # type: ignore[assignment]
         try:
             self.session = ort.InferenceSession(
-                file, sess_options=opts, providers=["CPUExecutionProvider"]
+                model, sess_options=opts, providers=["CPUExecutionProvider"]
             )
         except Exception as exc:  # onnxruntime raises its own untyped errors
             raise ModelLoadError(f"{file} is not a loadable ONNX model: {exc}") from exc

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import importlib
+from collections.abc import Mapping
 from typing import Any
 
 from modelambda.runtime.backends.base import Backend
@@ -22,7 +23,7 @@ class PythonBackend(Backend):
     framework = "python"
     option_keys = frozenset({"class"})
 
-    def load(self, path: str) -> None:
+    def load(self, path: str, blobs: Mapping[str, bytes] | None = None) -> None:
         target = self.options.get("class")
         if not isinstance(target, str) or ":" not in target:
             raise ConfigError(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from modelambda.runtime.backends.base import Backend, TensorSpec
@@ -33,7 +33,7 @@ class SklearnBackend(Backend):
     framework = "sklearn"
     option_keys = frozenset({"trusted_types", "trust_pickle", "outputs"})
 
-    def load(self, path: str) -> None:
+    def load(self, path: str, blobs: Mapping[str, bytes] | None = None) -> None:
         file = _find_file(path)
         name, suffix = os.path.basename(file), os.path.splitext(file)[1]
         if suffix in PICKLE_SUFFIXES:

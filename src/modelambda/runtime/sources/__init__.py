@@ -13,18 +13,19 @@ from typing import Any
 
 from modelambda.runtime.errors import ConfigError
 from modelambda.runtime.paths import Paths
-from modelambda.runtime.sources.base import ModelSource
+from modelambda.runtime.sources.base import ModelSource, Resolved
 
 SOURCES: dict[str, str] = {
     "local": "modelambda.runtime.sources.local:InPlaceSource",
     "bundle": "modelambda.runtime.sources.local:BundleSource",
     "layer": "modelambda.runtime.sources.local:LayerSource",
     "image": "modelambda.runtime.sources.local:ImageSource",
-    "efs": "modelambda.runtime.sources.local:EfsSource",
+    "efs": "modelambda.runtime.sources.efs:EfsSource",
+    "s3": "modelambda.runtime.sources.s3:S3Source",
 }
 
 # Strategies whose sources are not built yet; named so the error says so plainly.
-PLANNED = ("s3", "endpoint")
+PLANNED = ("endpoint",)
 
 
 def make_source(settings: Mapping[str, Any], paths: Paths) -> ModelSource:
@@ -42,4 +43,4 @@ def make_source(settings: Mapping[str, Any], paths: Paths) -> ModelSource:
     return cls(settings, paths)
 
 
-__all__ = ["PLANNED", "SOURCES", "ModelSource", "make_source"]
+__all__ = ["PLANNED", "SOURCES", "ModelSource", "Resolved", "make_source"]

@@ -9,12 +9,41 @@ from typing import Any
 from modelambda.runtime.paths import Paths
 
 
+class Resolved:
+    """One version of a model, ready to load: a local path, and files held in memory."""
+
+    __slots__ = ("blobs", "path", "version")
+
+    def __init__(self, path: str, version: str | None = None,
+                 blobs: dict[str, bytes] | None = None) -> None:
+        self.path = path
+        self.version = version
+        self.blobs = blobs or {}
+
+
 class ModelSource(ABC):
-    """Where a model lives. ``resolve`` runs once per environment, in the init phase."""
+    """Where a model lives. ``resolve`` runs once per environment, in the init phase.
+
+    Versioned stores (s3, efs) also say which version they resolved, may start fetching
+    early (``start``, called before the heavy imports so the two overlap), and may find a
+    newer version for a warm environment (``poll``, at most every ``refresh_s``)."""
+
+    refresh_s: float = 0.0
 
     def __init__(self, settings: Mapping[str, Any], paths: Paths) -> None:
         self.settings = settings
         self.paths = paths
+
+    def start(self) -> None:  # noqa: B027 - a hook: local sources have nothing to start
+        """Begin fetching in the background (no-op for local paths)."""
+
+    def resolved(self) -> Resolved:
+        """The version to load at init (waits for ``start``'s fetch)."""
+        return Resolved(self.resolve())
+
+    def poll(self) -> Resolved | None:
+        """A newer version than the last one resolved, fetched and verified; else None."""
+        return None
 
     @abstractmethod
     def resolve(self) -> str:

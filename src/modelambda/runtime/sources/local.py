@@ -1,9 +1,8 @@
-"""Sources for the four strategies whose model is already on a local path at start.
+"""Sources for the strategies whose model is already on a local path at start.
 
 - ``bundle``: inside the function's zip, under the task root (``/var/task``);
 - ``layer``: inside a layer, under ``/opt`` (Lambda unpacks layers there, in order);
 - ``image``: a path inside the container image (absolute, or relative to the task root);
-- ``efs``: under the EFS mount path (e.g. ``/mnt/models``), remappable for local use;
 - ``local``: not a strategy: a service directory served in place (``modelambda invoke DIR``),
   the model at an absolute path on this machine.
 """
@@ -57,12 +56,6 @@ class ImageSource(_RootedSource):
     def resolve(self) -> str:
         raw = str(self.settings.get("path", ""))
         return self._existing(raw) if raw.startswith("/") else super().resolve()
-
-
-class EfsSource(_RootedSource):
-    def root(self) -> str:
-        mount = str(self.settings.get("mount_path", "/mnt/models"))
-        return self.paths.efs_dir if self.paths.efs_dir is not None else mount
 
 
 class InPlaceSource(_RootedSource):
