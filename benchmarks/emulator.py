@@ -291,12 +291,9 @@ class ColdEmulator:
             elapsed = (time.perf_counter() - start) * 1000
             check_answer(status, headers, data, f"cold {name}")
         finally:
-            self.emu.call(self._drop(name), timeout=60)
+            drop_function(self.emu, name)
         return elapsed
 
-    async def _drop(self, name: str) -> None:
-        function = self.emu.emulator.functions.pop(name)
-        await function.stop(0)
 
 
 def sandbox_pythonpath(settings: FunctionSettings) -> str:
@@ -512,29 +509,43 @@ def start_mlserver(workdir: Path) -> tuple[MLServer | None, dict[str, Any]]:
                     "runs": []}
 
 
+def drop_function(emu: EmulatorThread, name: str) -> None:
+    """Stop a function's environments and forget it (so the name can be added again)."""
+    async def drop() -> None:
+        function = emu.emulator.functions.pop(name)
+        await function.stop(0)
+
+    emu.call(drop(), timeout=60)
+
+
 def throughput(emu: EmulatorThread, settings: FunctionSettings, workdir: Path, seconds: float,
                warmup_s: float, with_mlserver: bool) -> dict[str, Any]:
-    """wrk at each concurrency, the emulator then MLServer (both up throughout), so a change
-    in the machine's load between levels hits both alike."""
+    """wrk at each concurrency, the emulator then MLServer, so that a change in the machine's
+    load between levels hits both alike. The function is added afresh for each level with
+    that many warm environments, and removed before MLServer's turn: idle environments still
+    cost the emulator CPU (memory polling), which would otherwise be charged to MLServer."""
     server: MLServer | None = None
     ml: dict[str, Any] = {"skipped": "--no-mlserver"}
     if with_mlserver:
         server, ml = start_mlserver(workdir)
     try:
         limit = max(CONCURRENCY)
-        emu.add_function(dataclasses.replace(settings, reserved_concurrency=limit))
         port = emu.emulator.port
         body = json.dumps(IRIS_EVENT).encode()
-        prewarm(port, "/fn/iris/", body, limit)
-        check_answer(*http_post(port, "/fn/iris/", body), "Function URL")
         url = f"http://127.0.0.1:{port}/fn/iris/"
         emulator: dict[str, Any] = {"url": url, "reserved_concurrency": limit, "runs": []}
         for connections in CONCURRENCY:
-            wrk_run(url, IRIS_EVENT, connections, warmup_s)
-            time.sleep(0.5)  # let the warm-up's last invocations finish (or they hold envs)
-            before = env_invocations(emu, "iris")
-            result = wrk_run(url, IRIS_EVENT, connections, seconds)
-            after = env_invocations(emu, "iris")
+            emu.add_function(dataclasses.replace(settings, reserved_concurrency=limit))
+            try:
+                prewarm(port, "/fn/iris/", body, connections)
+                check_answer(*http_post(port, "/fn/iris/", body), "Function URL")
+                wrk_run(url, IRIS_EVENT, connections, warmup_s)
+                time.sleep(0.5)  # let the warm-up's last invocations finish (or they hold envs)
+                before = env_invocations(emu, "iris")
+                result = wrk_run(url, IRIS_EVENT, connections, seconds)
+                after = env_invocations(emu, "iris")
+            finally:
+                drop_function(emu, "iris")
             result["environments_used"] = sum(1 for env, n in after.items()
                                               if n > before.get(env, 0))
             result["environments_total"] = len(after)
@@ -628,9 +639,9 @@ def print_table(results: dict[str, Any]) -> None:
             out.append(f"   (p50 in ms; envs = emulator environments that served requests; "
                        f"err = non-2xx + socket errors;\n    MLServer 1.7.1, parallel_workers 0, "
                        f"start to ready {ml.get('start_to_ready_ms')} ms)")
-    out.append(f"\nload average at start {results['load_average_start'][0]:.2f}, at end "
-               f"{results['load_average_end'][0]:.2f} (2 cores: above ~2 the numbers are "
-               "noisier)")
+    out.append(f"\nload average (1 min) before the run: {results['load_average_start'][0]:.2f} "
+               f"on {results['machine']['cpus']} CPUs (other work on the machine makes every "
+               "number noisier)")
     print("\n".join(out), flush=True)
 
 

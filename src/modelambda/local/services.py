@@ -21,10 +21,17 @@ from typing import Any
 from modelambda import limits
 from modelambda.errors import UsageError
 from modelambda.local.interpreters import find_python
+from modelambda.local.s3server import EmbeddedS3
 from modelambda.local.settings import FunctionSettings
 from modelambda.package import deps
 from modelambda.package.archive import unpack_zip
-from modelambda.package.build import BUILD_STRATEGIES, HANDLER, BuildResult, build
+from modelambda.package.build import (
+    BUILD_STRATEGIES,
+    HANDLER,
+    STORE_STRATEGIES,
+    BuildResult,
+    build,
+)
 from modelambda.spec import ServiceSpec
 
 STATE_FILE = "emulator.json"
@@ -48,24 +55,70 @@ def unpack_for_run(result: BuildResult) -> tuple[Path, Path | None]:
     return task, opt
 
 
+_AWS_VARIABLES = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+                  "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL")
+
+
+def s3_environment(s3: EmbeddedS3 | None) -> dict[str, str]:
+    """How the function reaches S3: the embedded server, or this shell's AWS settings."""
+    if s3 is not None:
+        return s3.environment()
+    return {k: os.environ[k] for k in _AWS_VARIABLES if os.environ.get(k)}
+
+
+def publish_for_run(spec: ServiceSpec, strategy: str, s3: EmbeddedS3 | None,
+                    log: Callable[[str], None]) -> tuple[dict[str, str], dict[str, Path]]:
+    """Put the service's model in its store; (environment, EFS mounts) the function needs."""
+    from modelambda.modelstore import DirStore, S3Store, publish_service
+
+    settings = spec.strategy.settings
+    alias = str(settings.get("alias", "live"))
+    if strategy == "s3":
+        env = s3_environment(s3)
+        if s3 is not None:
+            s3.ensure_bucket(settings["bucket"])
+            client = s3.client()
+        else:
+            import boto3
+
+            client = boto3.client("s3")
+        store = S3Store(settings["bucket"], settings.get("prefix", ""), client)
+        version = publish_service(spec, store, alias=alias, exist_ok=True)
+        log(f"model {spec.model.name} version {version} is {alias!r} in {store.describe()}")
+        return env, {}
+    root = spec.root / ".modelambda" / "efs"
+    version = publish_service(spec, DirStore(root), alias=alias, exist_ok=True)
+    mount = str(settings.get("mount_path", "/mnt/models"))
+    log(f"model {spec.model.name} version {version} is {alias!r} in {root} (mounted at {mount})")
+    return {}, {mount: root.resolve()}
+
+
 def function_for(directory: Path, *, strategy: str | None = None, python: str | None = None,
-                 use_bwrap: bool | None = None, log: Callable[[str], None] | None = None
-                 ) -> tuple[FunctionSettings, ServiceSpec]:
+                 use_bwrap: bool | None = None, log: Callable[[str], None] | None = None,
+                 s3: EmbeddedS3 | None = None) -> tuple[FunctionSettings, ServiceSpec]:
     """Build a service directory for a strategy and describe it as a function to run.
 
-    ``python`` overrides the interpreter found for the spec's runtime; only an explicit user
-    choice should pass it (running 3.12 code on another version hides real failures)."""
+    For ``s3`` and ``efs`` the model is published to the store first (the embedded S3 when
+    ``s3`` is given, else the one this shell's AWS settings name; a local directory mounted
+    at the mount path for EFS). ``python`` overrides the interpreter found for the spec's
+    runtime; only an explicit user choice should pass it (running 3.12 code on another
+    version hides real failures)."""
     from modelambda.spec import load_spec
 
+    say = log or (lambda _line: None)
     spec = load_spec(directory)
     chosen = strategy or spec.strategy.kind
     if chosen not in BUILD_STRATEGIES:
-        raise UsageError(f"strategy {chosen!r} does not run locally yet (the model store for "
-                         f"s3/efs and the endpoint host are not built); use --strategy with "
+        raise UsageError(f"strategy {chosen!r} does not run locally yet; use --strategy with "
                          f"one of {', '.join(BUILD_STRATEGIES)}")
+    if chosen in STORE_STRATEGIES and spec.strategy.kind != chosen:
+        raise UsageError(f"--strategy {chosen} needs [strategy] kind = \"{chosen}\" in "
+                         f"{spec.file} (with its bucket or mount path)")
     interpreter = python or find_python(spec.service.runtime)
     result = build(directory, chosen, python=interpreter, log=log)
     task, opt = unpack_for_run(result)
+    environment, mounts = (publish_for_run(spec, chosen, s3, say)
+                           if chosen in STORE_STRATEGIES else ({}, {}))
     version = spec.service.runtime.removeprefix("python")
     runtime_dir, client = lambda_runtime(version, spec.service.architecture, interpreter)
     settings = FunctionSettings(
@@ -74,8 +127,9 @@ def function_for(directory: Path, *, strategy: str | None = None, python: str | 
         architecture=spec.service.architecture, opt_dir=opt.resolve() if opt else None,
         memory_mb=spec.service.memory_mb, timeout_s=spec.service.timeout_s,
         ephemeral_mb=spec.service.ephemeral_storage_mb,
-        reserved_concurrency=spec.service.reserved_concurrency,
-        snapstart=spec.service.snapstart, use_bwrap=use_bwrap, runtime_client=client,
+        reserved_concurrency=spec.service.reserved_concurrency, environment=environment,
+        mounts=mounts, snapstart=spec.service.snapstart, use_bwrap=use_bwrap,
+        runtime_client=client,
         on_failure=(spec.root / ".modelambda" / "on-failure.jsonl").resolve(),
     )
     return settings, spec

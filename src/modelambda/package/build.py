@@ -30,7 +30,9 @@ from modelambda.package.archive import ArchiveError, Entry, check_name, sha256_o
 from modelambda.package.slim import RUNTIME_PROVIDED, slim
 from modelambda.spec import ServiceSpec, compile_runtime_config, load_spec
 
-BUILD_STRATEGIES = ("bundle", "layer", "image")
+BUILD_STRATEGIES = ("bundle", "layer", "image", "s3", "efs")
+# Strategies whose model is not in the function: it is published to a model store.
+STORE_STRATEGIES = ("s3", "efs")
 HANDLER = "modelambda.runtime.handler.handle"
 MANIFEST_FORMAT = 1
 _SKIP = {".modelambda", "__pycache__", ".git", ".venv", ".pytest_cache", ".mypy_cache"}
@@ -174,6 +176,30 @@ def optimized_onnx(model: list[Entry], work: Path) -> list[Entry]:
     return out
 
 
+def model_source(spec: ServiceSpec, strategy: str) -> dict[str, Any]:
+    """Where the function finds its model, for the runtime config of a strategy."""
+    if strategy == "layer":
+        return {"kind": "layer", "path": f"model/{spec.model.path}"}
+    if strategy in STORE_STRATEGIES:
+        verify = spec.model.verify_checksums
+        # S3 downloads are checked by default; EFS reads are trusted unless the spec asks,
+        # since hashing a large file on every cold start costs a full read of it.
+        return {"kind": strategy, "model": spec.model.name,
+                "verify": strategy == "s3" if verify is None else verify}
+    return {"kind": strategy, "path": spec.model.path}
+
+
+def publishable_model(spec: ServiceSpec, work: Path) -> dict[str, Path]:
+    """The model's files as a store version holds them (relative to the model itself),
+    ONNX files offline-optimised as in a build."""
+    _, model = service_files(spec)
+    if spec.model.framework == "onnx" and spec.build.optimize_onnx:
+        model = optimized_onnx(model, work)
+    prefix = f"{spec.model.path}/" if spec.model_path.is_dir() else ""
+    return {(e.name.removeprefix(prefix) if prefix else Path(e.name).name): e.source
+            for e in model}
+
+
 def requirements_for(spec: ServiceSpec) -> list[str]:
     """The backend's packages plus the service's requirements.txt, pinned where possible."""
     wanted = deps.pinned(list(deps.BACKEND_REQUIREMENTS.get(spec.model.framework, ())))
@@ -220,8 +246,7 @@ def build(directory: Path | str, strategy: str, *, architecture: str | None = No
 
     say = log or (lambda _line: None)
     if strategy not in BUILD_STRATEGIES:
-        raise UsageError(f"--strategy {strategy!r}: build makes {', '.join(BUILD_STRATEGIES)}; "
-                         "the s3, efs and endpoint strategies publish the model to a store")
+        raise UsageError(f"--strategy {strategy!r}: build makes {', '.join(BUILD_STRATEGIES)}")
     spec = load_spec(directory)
     arch = architecture or spec.service.architecture
     version = spec.service.runtime.removeprefix("python")
@@ -243,11 +268,7 @@ def build(directory: Path | str, strategy: str, *, architecture: str | None = No
     if spec.model.framework == "onnx" and spec.build.optimize_onnx:
         model = optimized_onnx(model, work)
 
-    if strategy == "layer":
-        source = {"kind": "layer", "path": f"model/{spec.model.path}"}
-    else:
-        source = {"kind": strategy, "path": spec.model.path}
-    config = compile_runtime_config(spec, source)
+    config = compile_runtime_config(spec, model_source(spec, strategy))
     # the checksums describe the files shipped (optimised), the version the model itself
     prefix = f"{spec.model.path}/" if spec.model_path.is_dir() else ""
     config.model.files = {e.name.removeprefix(prefix) if prefix else Path(e.name).name:
@@ -276,7 +297,10 @@ def build(directory: Path | str, strategy: str, *, architecture: str | None = No
     else:
         report.checks = checks.zip_checks(function.unzipped_bytes, 0,
                                           [(a.name, a.unzipped_bytes, 0) for a in layers])
-    report.checks.append(checks.tmp_check(0, spec.service.ephemeral_storage_mb))
+    # the s3 source keeps ONNX files in memory and writes the other model files to /tmp
+    tmp_needed = sum(e.size for e in model if not e.name.endswith(".onnx")) \
+        if strategy == "s3" else 0
+    report.checks.append(checks.tmp_check(tmp_needed, spec.service.ephemeral_storage_mb))
     model_bytes = sum(e.size for e in model)
     manifest: dict[str, Any] = {
         "format": MANIFEST_FORMAT, "modelambda": modelambda.__version__,
@@ -325,6 +349,11 @@ def _layout(strategy: str, out: Path, dep_entries: list[Entry], runtime: list[En
         return Artifact("function.zip", "function", out / "function.zip",
                         [*dep_entries, *runtime, *user_code, *model, config_entry],
                         "code, dependencies, model and config"), []
+    if strategy in STORE_STRATEGIES:
+        return Artifact("function.zip", "function", out / "function.zip",
+                        [*dep_entries, *runtime, *user_code, config_entry],
+                        f"code, dependencies and config; the model is in the {strategy} "
+                        "model store"), []
     if strategy == "layer":
         # Dependencies and model in separate layers, model last: a new model version
         # publishes one new layer and leaves the dependencies' layer as it was.
