@@ -29,7 +29,7 @@ def register(sub: Any) -> None:
     p = sub.add_parser("up", help=HELP, description=HELP.capitalize() + ".", epilog=EPILOG,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("directories", type=Path, nargs="+", metavar="DIR", help="service directories")
-    p.add_argument("--strategy", choices=("bundle", "layer", "image"),
+    p.add_argument("--strategy", choices=("bundle", "layer", "image", "s3", "efs"),
                    help="build and run this strategy's artifacts (default: the spec's)")
     p.add_argument("--port", type=int, default=9000, help="port of the front door (default 9000)")
     p.add_argument("--host", default="127.0.0.1",
@@ -47,22 +47,43 @@ def register(sub: Any) -> None:
     p.set_defaults(run=run)
 
 
+def _needs_embedded_s3(args: argparse.Namespace) -> bool:
+    """The s3 strategy runs against the embedded S3 unless this shell names an endpoint."""
+    import os
+
+    from modelambda.spec import load_spec
+
+    if os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL"):
+        return False
+    return any((args.strategy or load_spec(d).strategy.kind) == "s3" for d in args.directories)
+
+
 def run(args: argparse.Namespace) -> int:
     from modelambda.errors import UsageError
+    from modelambda.local.s3server import EmbeddedS3
     from modelambda.local.services import function_for
 
     if args.port < 0 or args.port > 65535:
         raise UsageError(f"--port {args.port}: must be 0..65535")
-    functions = []
-    for directory in args.directories:
-        settings, spec = function_for(directory, strategy=args.strategy, python=args.python,
-                                      use_bwrap=False if args.no_sandbox else None,
-                                      log=lambda line: print(f"build: {line}", flush=True))
-        functions.append((settings, spec))
-    names = [s.name for s, _ in functions]
-    if len(set(names)) != len(names):
-        raise UsageError(f"two services have the same name: {names}")
-    return asyncio.run(_serve(args, functions))
+    s3 = EmbeddedS3().start() if _needs_embedded_s3(args) else None
+    if s3 is not None:
+        print(f"embedded S3 (moto) at {s3.url}", flush=True)
+    try:
+        functions = []
+        for directory in args.directories:
+            settings, spec = function_for(directory, strategy=args.strategy,
+                                          python=args.python,
+                                          use_bwrap=False if args.no_sandbox else None,
+                                          log=lambda line: print(f"build: {line}", flush=True),
+                                          s3=s3)
+            functions.append((settings, spec))
+        names = [s.name for s, _ in functions]
+        if len(set(names)) != len(names):
+            raise UsageError(f"two services have the same name: {names}")
+        return asyncio.run(_serve(args, functions))
+    finally:
+        if s3 is not None:
+            s3.stop()
 
 
 async def _serve(args: argparse.Namespace, functions: list[Any]) -> int:
