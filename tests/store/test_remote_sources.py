@@ -75,7 +75,7 @@ def test_efs_with_verification_refuses_a_corrupted_file(tmp_path: Path) -> None:
     data = bytearray(model.read_bytes())
     data[-1] ^= 0xFF
     model.write_bytes(bytes(data))
-    with pytest.raises(ModelLoadError, match="sha256 .* the manifest says"):
+    with pytest.raises(ModelLoadError, match=r"sha256 .* the manifest says"):
         store_app(spec, "efs", tmp_path, efs_dir=tmp_path / "efs", verify=True)
 
 
@@ -194,7 +194,7 @@ def test_corrupted_and_truncated_objects_are_refused(s3_env: EmbeddedS3, tmp_pat
     assert app.handle(ROWS)["model_version"] == "v1"
     assert any("sha256" in line and '"refresh failed"' in line for line in lines)
     # and a cold start on it is a clear init error
-    with pytest.raises(ModelLoadError, match="sha256 .* the manifest says"):
+    with pytest.raises(ModelLoadError, match=r"sha256 .* the manifest says"):
         store_app(spec, "s3", tmp_path / "tmp2")
     # a truncated object too
     store.write(key, good[:-1000])
