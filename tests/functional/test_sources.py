@@ -54,10 +54,9 @@ def test_missing_model_says_what_to_do(tmp_path: Path) -> None:
         make_source({"kind": "bundle", "path": "model.onnx"}, paths(tmp_path)).resolve()
 
 
-@pytest.mark.parametrize("kind", ["endpoint"])
-def test_remote_sources_are_a_named_seam(tmp_path: Path, kind: str) -> None:
-    with pytest.raises(ConfigError, match="not available in this version"):
-        make_source({"kind": kind}, paths(tmp_path))
+def test_unknown_source_kind_is_named(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="unknown model source 'ftp'"):
+        make_source({"kind": "ftp"}, paths(tmp_path))
 
 
 def test_checksums_are_verified_when_asked(tmp_path: Path) -> None:

@@ -7,9 +7,16 @@ import sys
 from collections.abc import Sequence
 
 from modelambda import __version__
-from modelambda.cli import build_cmd, init_cmd, invoke_cmd, models_cmd, up_cmd
+from modelambda.cli import (
+    build_cmd,
+    endpoint_cmd,
+    init_cmd,
+    invoke_cmd,
+    models_cmd,
+    up_cmd,
+)
 
-COMMANDS = (init_cmd, build_cmd, invoke_cmd, up_cmd, models_cmd)
+COMMANDS = (init_cmd, build_cmd, invoke_cmd, up_cmd, models_cmd, endpoint_cmd)
 
 EPILOG = """examples:
   modelambda init my-service --model model.onnx

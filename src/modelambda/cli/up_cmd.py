@@ -29,7 +29,10 @@ def register(sub: Any) -> None:
     p = sub.add_parser("up", help=HELP, description=HELP.capitalize() + ".", epilog=EPILOG,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("directories", type=Path, nargs="+", metavar="DIR", help="service directories")
-    p.add_argument("--strategy", choices=("bundle", "layer", "image", "s3", "efs"),
+    p.add_argument("--endpoint-url", metavar="URL",
+                   help="endpoint strategy: call this server (e.g. a running MLServer) "
+                        "instead of starting the local endpoint host")
+    p.add_argument("--strategy", choices=("bundle", "layer", "image", "s3", "efs", "endpoint"),
                    help="build and run this strategy's artifacts (default: the spec's)")
     p.add_argument("--port", type=int, default=9000, help="port of the front door (default 9000)")
     p.add_argument("--host", default="127.0.0.1",
@@ -68,22 +71,41 @@ def run(args: argparse.Namespace) -> int:
     s3 = EmbeddedS3().start() if _needs_embedded_s3(args) else None
     if s3 is not None:
         print(f"embedded S3 (moto) at {s3.url}", flush=True)
+    hosts: list[Any] = []
     try:
         functions = []
         for directory in args.directories:
+            endpoint_url = args.endpoint_url or _endpoint_host(args, directory, hosts)
             settings, spec = function_for(directory, strategy=args.strategy,
                                           python=args.python,
                                           use_bwrap=False if args.no_sandbox else None,
                                           log=lambda line: print(f"build: {line}", flush=True),
-                                          s3=s3)
+                                          s3=s3, endpoint_url=endpoint_url)
             functions.append((settings, spec))
         names = [s.name for s, _ in functions]
         if len(set(names)) != len(names):
             raise UsageError(f"two services have the same name: {names}")
         return asyncio.run(_serve(args, functions))
     finally:
+        for host in hosts:
+            host.stop()
         if s3 is not None:
             s3.stop()
+
+
+def _endpoint_host(args: argparse.Namespace, directory: Path, hosts: list[Any]) -> str | None:
+    """For the endpoint strategy, start the local endpoint host serving the model."""
+    from modelambda.local.endpoint_host import EndpointHost
+    from modelambda.spec import load_spec
+
+    spec = load_spec(directory)
+    if (args.strategy or spec.strategy.kind) != "endpoint":
+        return None
+    host = EndpointHost(spec, name=spec.strategy.settings.get("name")).start()
+    hosts.append(host)
+    print(f"{spec.service.name}: local endpoint host at {host.url} (SageMaker and v2)",
+          flush=True)
+    return host.url
 
 
 async def _serve(args: argparse.Namespace, functions: list[Any]) -> int:

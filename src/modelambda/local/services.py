@@ -95,7 +95,8 @@ def publish_for_run(spec: ServiceSpec, strategy: str, s3: EmbeddedS3 | None,
 
 def function_for(directory: Path, *, strategy: str | None = None, python: str | None = None,
                  use_bwrap: bool | None = None, log: Callable[[str], None] | None = None,
-                 s3: EmbeddedS3 | None = None) -> tuple[FunctionSettings, ServiceSpec]:
+                 s3: EmbeddedS3 | None = None, endpoint_url: str | None = None
+                 ) -> tuple[FunctionSettings, ServiceSpec]:
     """Build a service directory for a strategy and describe it as a function to run.
 
     For ``s3`` and ``efs`` the model is published to the store first (the embedded S3 when
@@ -111,7 +112,7 @@ def function_for(directory: Path, *, strategy: str | None = None, python: str | 
     if chosen not in BUILD_STRATEGIES:
         raise UsageError(f"strategy {chosen!r} does not run locally yet; use --strategy with "
                          f"one of {', '.join(BUILD_STRATEGIES)}")
-    if chosen in STORE_STRATEGIES and spec.strategy.kind != chosen:
+    if chosen in (*STORE_STRATEGIES, "endpoint") and spec.strategy.kind != chosen:
         raise UsageError(f"--strategy {chosen} needs [strategy] kind = \"{chosen}\" in "
                          f"{spec.file} (with its bucket or mount path)")
     interpreter = python or find_python(spec.service.runtime)
@@ -119,6 +120,16 @@ def function_for(directory: Path, *, strategy: str | None = None, python: str | 
     task, opt = unpack_for_run(result)
     environment, mounts = (publish_for_run(spec, chosen, s3, say)
                            if chosen in STORE_STRATEGIES else ({}, {}))
+    if chosen == "endpoint":
+        if endpoint_url:  # e.g. the local endpoint host `up` started
+            environment["MODELAMBDA_ENDPOINT_URL"] = endpoint_url
+        if spec.strategy.settings.get("protocol") == "sagemaker":
+            environment.update(s3_environment(None))  # credentials to sign with
+            environment.setdefault("AWS_REGION", "us-east-1")
+            if endpoint_url:
+                from modelambda.local.s3server import CREDENTIALS
+
+                environment.update(CREDENTIALS)
     version = spec.service.runtime.removeprefix("python")
     runtime_dir, client = lambda_runtime(version, spec.service.architecture, interpreter)
     settings = FunctionSettings(

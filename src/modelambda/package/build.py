@@ -30,7 +30,8 @@ from modelambda.package.archive import ArchiveError, Entry, check_name, sha256_o
 from modelambda.package.slim import RUNTIME_PROVIDED, slim
 from modelambda.spec import ServiceSpec, compile_runtime_config, load_spec
 
-BUILD_STRATEGIES = ("bundle", "layer", "image", "s3", "efs")
+BUILD_STRATEGIES = ("bundle", "layer", "image", "s3", "efs", "endpoint")
+ENDPOINT_BACKEND = "modelambda.runtime.backends.endpoint:EndpointBackend"
 # Strategies whose model is not in the function: it is published to a model store.
 STORE_STRATEGIES = ("s3", "efs")
 HANDLER = "modelambda.runtime.handler.handle"
@@ -189,6 +190,31 @@ def model_source(spec: ServiceSpec, strategy: str) -> dict[str, Any]:
     return {"kind": strategy, "path": spec.model.path}
 
 
+def _shipped_model(spec: ServiceSpec, strategy: str, model: list[Entry], work: Path
+                   ) -> list[Entry]:
+    """The model files the function itself carries, for a strategy."""
+    if strategy == "endpoint":  # the endpoint serves the model; keep e.g. a tokenizer
+        from modelambda.spec import SUFFIX_FRAMEWORKS
+
+        return [e for e in model if Path(e.name).suffix not in SUFFIX_FRAMEWORKS]
+    if spec.model.framework == "onnx" and spec.build.optimize_onnx:
+        return optimized_onnx(model, work)
+    return model
+
+
+def runtime_config(spec: ServiceSpec, strategy: str) -> Any:
+    """The compiled config a strategy's function runs with."""
+    config = compile_runtime_config(spec, model_source(spec, strategy))
+    if strategy == "endpoint":
+        settings = spec.strategy.settings if spec.strategy.kind == "endpoint" else {}
+        config.model.backend = ENDPOINT_BACKEND
+        config.model.options = {"protocol": settings.get("protocol", "v2"),
+                                "url": settings.get("url"),
+                                "name": settings.get("name") or spec.model.name,
+                                "timeout_s": settings.get("timeout_s", 10)}
+    return config
+
+
 def publishable_model(spec: ServiceSpec, work: Path) -> dict[str, Path]:
     """The model's files as a store version holds them (relative to the model itself),
     ONNX files offline-optimised as in a build."""
@@ -200,16 +226,17 @@ def publishable_model(spec: ServiceSpec, work: Path) -> dict[str, Path]:
             for e in model}
 
 
-def requirements_for(spec: ServiceSpec) -> list[str]:
+def requirements_for(spec: ServiceSpec, strategy: str | None = None) -> list[str]:
     """The backend's packages plus the service's requirements.txt, pinned where possible."""
-    wanted = deps.pinned(list(deps.BACKEND_REQUIREMENTS.get(spec.model.framework, ())))
+    backend = "endpoint" if strategy == "endpoint" else spec.model.framework
+    wanted = deps.pinned(list(deps.BACKEND_REQUIREMENTS.get(backend, ())))
     extra = deps.read_requirements(spec.root / "requirements.txt")
     return sorted(set(wanted) | set(deps.pinned(extra)))
 
 
-def _requirements(spec: ServiceSpec) -> tuple[list[str], list[str]]:
+def _requirements(spec: ServiceSpec, strategy: str) -> tuple[list[str], list[str]]:
     """(requirements to install, distributions to leave out of the artifact)."""
-    wanted = requirements_for(spec)
+    wanted = requirements_for(spec, strategy)
     own = " ".join(deps.read_requirements(spec.root / "requirements.txt")).lower()
     exclude = [d for d in RUNTIME_PROVIDED if f"{d}==" not in own]  # pinned: keep it
     return wanted, [*exclude, *spec.build.exclude]
@@ -254,7 +281,7 @@ def build(directory: Path | str, strategy: str, *, architecture: str | None = No
     out = spec.root / ".modelambda" / "build" / strategy
     started = time.monotonic()
 
-    requirements, exclude = _requirements(spec)
+    requirements, exclude = _requirements(spec, strategy)
     say(f"dependencies for python{version} {arch}: {', '.join(requirements)}")
     site = deps.install(requirements, version, arch, kind="deps", subdir="python",
                         python=interpreter) / "python"
@@ -265,10 +292,9 @@ def build(directory: Path | str, strategy: str, *, architecture: str | None = No
     user, model = service_files(spec)
     work = out.parent / f".code-{strategy}"
     runtime, user_code = compiled_code(user, work, interpreter)
-    if spec.model.framework == "onnx" and spec.build.optimize_onnx:
-        model = optimized_onnx(model, work)
+    model = _shipped_model(spec, strategy, model, work)
 
-    config = compile_runtime_config(spec, model_source(spec, strategy))
+    config = runtime_config(spec, strategy)
     # the checksums describe the files shipped (optimised), the version the model itself
     prefix = f"{spec.model.path}/" if spec.model_path.is_dir() else ""
     config.model.files = {e.name.removeprefix(prefix) if prefix else Path(e.name).name:
@@ -349,6 +375,11 @@ def _layout(strategy: str, out: Path, dep_entries: list[Entry], runtime: list[En
         return Artifact("function.zip", "function", out / "function.zip",
                         [*dep_entries, *runtime, *user_code, *model, config_entry],
                         "code, dependencies, model and config"), []
+    if strategy == "endpoint":
+        return Artifact("function.zip", "function", out / "function.zip",
+                        [*dep_entries, *runtime, *user_code, *model, config_entry],
+                        "code, dependencies, config and the model's non-model files (e.g. "
+                        "a tokenizer); the model is served by the endpoint"), []
     if strategy in STORE_STRATEGIES:
         return Artifact("function.zip", "function", out / "function.zip",
                         [*dep_entries, *runtime, *user_code, config_entry],

@@ -28,6 +28,7 @@ BACKEND_REQUIREMENTS: dict[str, tuple[str, ...]] = {
     "onnx": ("numpy", "onnxruntime"),
     "sklearn": ("numpy", "scikit-learn", "skops"),
     "python": ("numpy",),
+    "endpoint": ("numpy",),  # the model runs elsewhere: no framework in the function
 }
 
 # What Lambda's Python runtime itself provides: the runtime interface client, the SnapStart

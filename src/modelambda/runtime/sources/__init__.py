@@ -22,10 +22,11 @@ SOURCES: dict[str, str] = {
     "image": "modelambda.runtime.sources.local:ImageSource",
     "efs": "modelambda.runtime.sources.efs:EfsSource",
     "s3": "modelambda.runtime.sources.s3:S3Source",
+    "endpoint": "modelambda.runtime.sources.local:EndpointSource",
 }
 
 # Strategies whose sources are not built yet; named so the error says so plainly.
-PLANNED = ("endpoint",)
+PLANNED: tuple[str, ...] = ()
 
 
 def make_source(settings: Mapping[str, Any], paths: Paths) -> ModelSource:

@@ -3,6 +3,7 @@
 - ``bundle``: inside the function's zip, under the task root (``/var/task``);
 - ``layer``: inside a layer, under ``/opt`` (Lambda unpacks layers there, in order);
 - ``image``: a path inside the container image (absolute, or relative to the task root);
+- ``endpoint``: the model runs elsewhere; its other files (a tokenizer) are in the bundle;
 - ``local``: not a strategy: a service directory served in place (``modelambda invoke DIR``),
   the model at an absolute path on this machine.
 """
@@ -64,3 +65,12 @@ class InPlaceSource(_RootedSource):
         if not path.startswith("/"):
             raise ConfigError(f"an in-place model path must be absolute, got {path!r}")
         return self._existing(path)
+
+
+class EndpointSource(BundleSource):
+    """The endpoint strategy: the model is served elsewhere; what the function has of it
+    (e.g. a tokenizer beside it) is under the task root, where hooks find it."""
+
+    def resolve(self) -> str:
+        rel = _relative(self.settings.get("path", "") or ".", "endpoint")
+        return os.path.join(self.root(), rel)
