@@ -217,7 +217,7 @@ def test_endpoint_down(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 
     app = endpoint_app(v2_service(tmp_path), iris_host.url, monkeypatch)
     app.backend.url = f"http://127.0.0.1:{free_port()}"  # it goes away after init
-    with pytest.raises(EndpointError, match="unreachable .*gave up after 3 attempts"):
+    with pytest.raises(EndpointError, match=r"unreachable .*gave up after 3 attempts"):
         app.handle(ROWS)
     assert not isinstance(EndpointError("x"), EndpointTimeout)
 
