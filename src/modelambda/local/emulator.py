@@ -68,6 +68,11 @@ class Emulator:
             self.models[model] = settings.name
         return function
 
+    async def remove_function(self, name: str, drain_s: float = 0.0) -> None:
+        function = self.functions.pop(name)
+        self.models = {m: f for m, f in self.models.items() if f != name}
+        await function.stop(drain_s)
+
     def by_model(self, name: str) -> Function | None:
         return self.functions.get(self.models.get(name, name))
 
@@ -113,6 +118,9 @@ class EmulatorThread:
 
         result: Function = self.call(add())
         return result
+
+    def remove_function(self, name: str) -> None:
+        self.call(self.emulator.remove_function(name))
 
     def function(self, name: str) -> Function:
         return self.emulator.functions[name]
