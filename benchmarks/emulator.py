@@ -511,7 +511,11 @@ def start_mlserver(workdir: Path) -> tuple[MLServer | None, dict[str, Any]]:
 
 def drop_function(emu: EmulatorThread, name: str) -> None:
     """Stop a function's environments and forget it (so the name can be added again)."""
-    async def drop() -> None:
+    if hasattr(emu, "remove_function"):
+        emu.remove_function(name)
+        return
+
+    async def drop() -> None:  # emulators without remove_function
         function = emu.emulator.functions.pop(name)
         await function.stop(0)
 
