@@ -330,3 +330,15 @@ def test_the_pure_python_client_reports_handler_errors(
     result = invoke(emu, "fn")
     assert result["FunctionError"] == "Unhandled" and result["body"]["errorType"] == "KeyError"
     assert invoke(emu, "fn")["body"]["errorType"] == "KeyError"  # the environment lives on
+
+
+def test_an_init_over_the_limit_is_retried_inside_the_invocation(
+        emu: Emu, make_function: Callable[..., Any]) -> None:
+    # Lambda: an init phase past 10 s (here 1 s) is retried within the first invocation,
+    # under the function's timeout.
+    emu.add(make_function("import time\ntime.sleep(1.5)\ndef handler(e, c):\n    return 'ok'\n",
+                          init_timeout_s=1.0, timeout_s=10))
+    result = invoke(emu, "fn")
+    assert result["body"] == "ok" and "FunctionError" not in result
+    assert any("Phase: init\tStatus: timeout" in line for line in emu.lines)
+    assert len(emu.environments("fn")) == 1
