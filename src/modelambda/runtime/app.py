@@ -15,6 +15,8 @@ from modelambda.runtime import contract, events, logs
 from modelambda.runtime.backends import load_backend_class
 from modelambda.runtime.config import RuntimeConfig, load_config
 from modelambda.runtime.errors import (
+    BatchTooLarge,
+    EmptyBatch,
     MethodNotAllowed,
     MissingField,
     ModelambdaError,
@@ -275,6 +277,18 @@ class App:
         return contract.prepared_to_inputs(
             prepared, self.specs, allow_nonfinite=self.model.allow_nonfinite)
 
+    def _infer(self, inputs: Any, start: float, timing: dict[str, float]) -> Any:
+        """Run the model (and the postprocess hook), timing decode, predict and encode."""
+        timing["decode_ms"] = _elapsed_ms(start)
+        predict_start = time.perf_counter()
+        outputs = self.backend.predict(inputs)
+        timing["predict_ms"] = _elapsed_ms(predict_start)
+        if self.pipeline.postprocess is not None:
+            encode_start = time.perf_counter()
+            outputs = self.pipeline.run_postprocess(outputs)
+            timing["encode_ms"] = _elapsed_ms(encode_start)
+        return outputs
+
     def _predict(self, instances: Any, start: float,
                  timing: dict[str, float]) -> tuple[dict[str, Any], int]:
         contract.check_batch(instances, self.model.max_batch)
@@ -282,15 +296,8 @@ class App:
             inputs = self._inputs(self.pipeline.run_preprocess(instances), raw=False)
         else:
             inputs = self._inputs(instances, raw=True)
-        timing["decode_ms"] = _elapsed_ms(start)
-        predict_start = time.perf_counter()
-        outputs = self.backend.predict(inputs)
-        timing["predict_ms"] = _elapsed_ms(predict_start)
-        encode_start = time.perf_counter()
-        if self.pipeline.postprocess is not None:
-            outputs = self.pipeline.run_postprocess(outputs)
+        outputs = self._infer(inputs, start, timing)
         predictions = contract.outputs_to_predictions(outputs, len(instances))
-        timing["encode_ms"] = _elapsed_ms(encode_start)
         return {"predictions": predictions, "model_name": self.model.name,
                 "model_version": self.state.version}, len(instances)
 
@@ -305,21 +312,17 @@ class App:
             instances = contract.check_batch(first.tolist(), self.model.max_batch)
             inputs = self._inputs(self.pipeline.run_preprocess(instances), raw=False)
         else:
-            contract.check_batch(list(range(batch)), self.model.max_batch)
+            if batch == 0:
+                raise EmptyBatch("the v2 request's tensors hold no instance")
+            if batch > self.model.max_batch:
+                raise BatchTooLarge(f"{batch} instances in one request; this function takes "
+                                    f"at most {self.model.max_batch} ([model] max_batch)")
             inputs = (contract.v2_to_inputs(tensors, self.specs,
                                             allow_nonfinite=self.model.allow_nonfinite)
                       if self.specs is not None else tensors)
-        timing["decode_ms"] = _elapsed_ms(start)
-        predict_start = time.perf_counter()
-        outputs = self.backend.predict(inputs)
-        timing["predict_ms"] = _elapsed_ms(predict_start)
-        encode_start = time.perf_counter()
-        if self.pipeline.postprocess is not None:
-            outputs = self.pipeline.run_postprocess(outputs)
-        response = contract.v2_response(outputs, self.model.name, self.state.version,
-                                        body.get("id"))
-        timing["encode_ms"] = _elapsed_ms(encode_start)
-        return response, batch
+        outputs = self._infer(inputs, start, timing)
+        return contract.v2_response(outputs, self.model.name, self.state.version,
+                                    body.get("id")), batch
 
     def _log(self, context: Any, kind: str, cold: bool, status: int, error_type: str | None,
              batch: int, timing: dict[str, float]) -> None:
