@@ -55,6 +55,12 @@ class Emu:
     def add(self, settings: FunctionSettings, models: tuple[str, ...] = ()) -> None:
         self.thread.add_function(settings, models)
 
+    def stop(self, drain_s: float = 2.0) -> None:
+        """Stop the emulator and close the client's sockets (unclosed ones would surface
+        as ResourceWarnings in whichever test runs at garbage collection)."""
+        self.thread.stop(drain_s=drain_s)
+        self.client.close()
+
     def environments(self, name: str) -> list[dict[str, Any]]:
         for function in self.thread.describe()["functions"]:
             if function["name"] == name:
@@ -68,7 +74,7 @@ def emu() -> Iterator[Emu]:
     try:
         yield instance
     finally:
-        instance.thread.stop(drain_s=2)
+        instance.stop(drain_s=2)
 
 
 @pytest.fixture

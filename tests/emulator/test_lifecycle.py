@@ -273,7 +273,7 @@ def test_idle_environments_are_reaped(make_function: Callable[..., Any]) -> None
         assert emu.environments("fn") == []
         assert any("reaped after" in line for line in emu.lines)
     finally:
-        emu.thread.stop(drain_s=1)
+        emu.stop(drain_s=1)
 
 
 def test_plain_processes_without_bwrap_still_work(make_function: Callable[..., Any]) -> None:
@@ -284,7 +284,7 @@ def test_plain_processes_without_bwrap_still_work(make_function: Callable[..., A
         assert body["event"] == {"n": 1}
         assert body["env"]["LAMBDA_TASK_ROOT"].endswith("task-fn")  # remapped, not /var/task
     finally:
-        emu.thread.stop(drain_s=1)
+        emu.stop(drain_s=1)
 
 
 def test_client_context_reaches_the_function(emu: Emu, make_function: Callable[..., Any]

@@ -43,7 +43,7 @@ def iris_emu(iris_settings: FunctionSettings) -> Iterator[Emu]:
     emu = Emu()
     emu.add(iris_settings, ("iris",))
     yield emu
-    emu.thread.stop(drain_s=2)
+    emu.stop(drain_s=2)
 
 
 def post(url: str, body: bytes, method: str = "POST") -> tuple[int, dict[str, str], bytes]:
@@ -107,7 +107,7 @@ def test_stop_drains_in_flight_requests(make_function: Callable[..., Any]) -> No
     while not any(e["state"] == "busy" for e in emu.environments("fn")):
         assert time.monotonic() < deadline
         time.sleep(0.05)
-    emu.thread.stop(drain_s=10)  # while the request is in flight
+    emu.stop(drain_s=10)  # while the request is in flight
     caller.join(timeout=10)
     assert results == [b'"done"']
 

@@ -80,4 +80,4 @@ def test_iris_with_snapstart_warms_the_model_and_reseeds(tmp_path: Path) -> None
         assert restore_ms(log) > 0
         assert any('"message":"warm-up"' in line for line in emu.lines)  # before the snapshot
     finally:
-        emu.thread.stop(drain_s=1)
+        emu.stop(drain_s=1)

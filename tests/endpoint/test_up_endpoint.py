@@ -25,7 +25,7 @@ TEXTS = json.loads((SHARED_MINILM / "reference_texts.json").read_text())["texts"
 def emu() -> Iterator[Emu]:
     instance = Emu()
     yield instance
-    instance.thread.stop(drain_s=2)
+    instance.stop(drain_s=2)
 
 
 @pytest.mark.parametrize("protocol", ["v2", "sagemaker"])

@@ -25,6 +25,8 @@ def register(sub: Any) -> None:
     p.add_argument("--python", metavar="PATH",
                    help="interpreter to compile bytecode with (default: the runtime's version)")
     p.add_argument("--json", action="store_true", help="print the manifest as JSON")
+    p.add_argument("--force", action="store_true",
+                   help="rebuild even if nothing changed since the last build")
     p.set_defaults(run=run)
 
 
@@ -37,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         result = build(args.directory, args.strategy, architecture=args.arch,
-                       python=args.python, log=say)
+                       python=args.python, log=say, force=args.force)
     except LimitExceeded as exc:
         print(f"modelambda build: refused, nothing written or uploaded:\n{exc}", file=sys.stderr)
         print(f"(details in {args.directory}/.modelambda/build/{args.strategy}/manifest.json)",

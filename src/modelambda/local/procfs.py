@@ -24,8 +24,13 @@ def descendants(pid: int) -> list[int]:
 
 def tree_rss_bytes(pid: int) -> int:
     """Sum of resident set sizes of ``pid`` and its descendants (0 when it is gone)."""
+    return rss_bytes(descendants(pid))
+
+
+def rss_bytes(pids: list[int]) -> int:
+    """Sum of resident set sizes of ``pids`` (those gone count 0)."""
     total = 0
-    for member in descendants(pid):
+    for member in pids:
         try:
             with open(f"/proc/{member}/statm") as handle:
                 total += int(handle.read().split()[1]) * _PAGE

@@ -42,17 +42,20 @@ def unpack_for_run(result: BuildResult) -> tuple[Path, Path | None]:
     if result.strategy == "image":
         return result.image_context / "task", None
     run = result.spec.root / ".modelambda" / "run" / result.strategy
+    task, opt = run / "task", run / "opt"
+    stamp = run / ".unpacked"
+    identity = " ".join(a.sha256 for a in (result.function, *result.layers))
+    if stamp.is_file() and stamp.read_text() == identity:  # already unpacked, unchanged
+        return task, opt if result.layers else None
     shutil.rmtree(run, ignore_errors=True)
-    task = run / "task"
     task.mkdir(parents=True)
     unpack_zip(result.function.path, task, max_bytes=limits.UNZIPPED_TOTAL_BYTES)
-    if not result.layers:
-        return task, None
-    opt = run / "opt"
-    opt.mkdir()
-    for layer in result.layers:  # in order: later layers overwrite earlier ones
-        unpack_zip(layer.path, opt, max_bytes=limits.UNZIPPED_TOTAL_BYTES)
-    return task, opt
+    if result.layers:
+        opt.mkdir()
+        for layer in result.layers:  # in order: later layers overwrite earlier ones
+            unpack_zip(layer.path, opt, max_bytes=limits.UNZIPPED_TOTAL_BYTES)
+    stamp.write_text(identity)
+    return task, opt if result.layers else None
 
 
 _AWS_VARIABLES = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",

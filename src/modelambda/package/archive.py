@@ -65,9 +65,8 @@ def write_zip(target: Path, entries: Iterable[Entry], level: int = 6) -> str:
             info.create_system = 3  # unix, so external_attr carries the permissions
             perms = 0o755 if mode & stat.S_IXUSR else 0o644
             info.external_attr = (stat.S_IFREG | perms) << 16
-            with entry.source.open("rb") as src, zf.open(info, "w") as dst:
-                while chunk := src.read(1 << 20):
-                    dst.write(chunk)
+            # writestr honours compresslevel (ZipFile.open(info, "w") ignores it)
+            zf.writestr(info, entry.source.read_bytes(), compresslevel=level)
     tmp.replace(target)
     return sha256_of(target)
 

@@ -34,6 +34,18 @@ _ONNX_DTYPES = {
 _OPT_LEVELS = ("disable", "basic", "extended", "all")
 
 
+def lambda_vcpus() -> int:
+    """The vCPUs Lambda gives this function: one per 1769 MB of memory (at least one), not
+    the host's core count that onnxruntime would otherwise size its thread pool by."""
+    from modelambda.limits import MEMORY_MB_PER_VCPU
+
+    memory = os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")
+    cores = os.cpu_count() or 1
+    if not memory or not memory.isdigit():
+        return cores
+    return max(1, min(cores, int(memory) // MEMORY_MB_PER_VCPU))
+
+
 def find_onnx_file(path: str) -> str:
     """A model path may be the .onnx file or a directory holding exactly one."""
     if os.path.isfile(path):
@@ -55,7 +67,8 @@ def _spec(arg: Any) -> TensorSpec:
 
 class OnnxBackend(Backend):
     framework = "onnx"
-    option_keys = frozenset({"intra_op_threads", "inter_op_threads", "graph_optimization"})
+    option_keys = frozenset({"intra_op_threads", "inter_op_threads", "graph_optimization",
+                             "allow_spinning"})
 
     def load(self, path: str, blobs: Mapping[str, bytes] | None = None) -> None:
         try:
@@ -64,8 +77,11 @@ class OnnxBackend(Backend):
             raise DependencyMissing(f"the onnx backend needs onnxruntime: {exc}") from exc
 
         opts = ort.SessionOptions()
-        if "intra_op_threads" in self.options:
-            opts.intra_op_num_threads = int(self.options["intra_op_threads"])
+        opts.intra_op_num_threads = int(self.options.get("intra_op_threads") or lambda_vcpus())
+        if not self.options.get("allow_spinning", False):
+            # Idle worker threads spin by default: CPU a Lambda function is billed for and,
+            # below one full vCPU, takes from the request itself.
+            opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         if "inter_op_threads" in self.options:
             opts.inter_op_num_threads = int(self.options["inter_op_threads"])
         level = self.options.get("graph_optimization")
