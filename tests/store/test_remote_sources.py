@@ -217,3 +217,29 @@ def test_aliases_that_point_nowhere(s3_env: EmbeddedS3, tmp_path: Path) -> None:
     (tmp_path / "efs" / "iris" / "aliases" / "live").symlink_to("../versions/nope")
     with pytest.raises(ModelLoadError, match="not a version directory"):
         store_app(load_spec(efs), "efs", tmp_path / "tmp", efs_dir=tmp_path / "efs")
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_fetch_streams_on_a_fast_connection_and_goes_parallel_on_a_slow_one(
+        s3: EmbeddedS3, monkeypatch: pytest.MonkeyPatch, fast: bool) -> None:
+    import os as _os
+
+    from modelambda.runtime.aws import s3 as s3module
+    from modelambda.runtime.aws.sigv4 import Credentials
+
+    data = _os.urandom(5 * 1024 * 1024 + 123)
+    s3.client().put_object(Bucket=BUCKET, Key="blob", Body=data)
+    # a threshold no connection reaches forces the parallel path, 0 the streaming one
+    monkeypatch.setattr(s3module, "FAST_CONNECTION_BYTES_S", 0 if fast else 10**15)
+    requests: list[tuple[int, int] | None] = []
+    client = s3module.S3Client(endpoint=s3.url, region="us-east-1",
+                               credentials=Credentials("a", "b"))
+    original = client.get
+
+    def counting(bucket: str, key: str, **kwargs: Any) -> Any:
+        requests.append(kwargs.get("byte_range"))
+        return original(bucket, key, **kwargs)
+
+    client.get = counting  # type: ignore[method-assign]
+    assert client.fetch(BUCKET, "blob", len(data), part_bytes=1024 * 1024) == data
+    assert requests == [] if fast else len(requests) == 5  # 1 MB probe, then 5 ranges
