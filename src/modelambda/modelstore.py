@@ -166,6 +166,14 @@ class DirStore(Store):
         os.replace(tmp, link)  # atomic: a reader follows the old link or the new one
 
 
+def _names(**names: str) -> None:
+    for what, value in names.items():
+        try:
+            storelayout.checked_name(value, what)
+        except ValueError as exc:
+            raise StoreError(str(exc)) from exc
+
+
 def open_store(url: str, s3_client: Any = None) -> Store:
     """``s3://bucket/prefix`` or a directory path."""
     if url.startswith("s3://"):
@@ -192,6 +200,7 @@ def manifest(store: Store, model: str, version: str) -> dict[str, Any] | None:
 def publish(store: Store, model: str, version: str, files: dict[str, Path], *,
             framework: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
     """Upload one version: the files, then the manifest that marks it complete."""
+    _names(model=model, version=version)
     if manifest(store, model, version) is not None:
         raise StoreError(f"{store.describe(storelayout.version_dir('', model, version))} "
                          "exists: publishing never overwrites a version; pick another "
@@ -211,6 +220,7 @@ def publish(store: Store, model: str, version: str, files: dict[str, Path], *,
 
 def promote(store: Store, model: str, version: str, alias: str) -> str | None:
     """Point ``alias`` at ``version``; returns the version it pointed at before."""
+    _names(model=model, version=version, alias=alias)
     if manifest(store, model, version) is None:
         known = ", ".join(versions(store, model)) or "none"
         raise StoreError(f"model {model!r} has no complete version {version!r} in "
@@ -231,6 +241,7 @@ def promote(store: Store, model: str, version: str, alias: str) -> str | None:
 
 def rollback(store: Store, model: str, alias: str) -> tuple[str, str]:
     """Move ``alias`` back to the version it pointed at before; returns (from, to)."""
+    _names(model=model, alias=alias)
     record = store.alias_record(model, alias)
     if not record or not record.get("previous"):
         raise StoreError(f"alias {alias!r} of {model!r} has no earlier version to roll back to")
@@ -264,8 +275,8 @@ def gc(store: Store, model: str, dry_run: bool = False) -> list[str]:
     for record in aliases(store, model).values():
         keep.add(record["version"])
         keep.update(record.get("previous", [])[:1])
-    removable = [v for v in store.children(storelayout.join(model, "versions"))
-                 if v not in keep]
+    # only complete versions: one without its manifest may be a publish in progress
+    removable = [v for v in versions(store, model) if v not in keep]
     if not dry_run:
         for version in removable:
             store.delete_tree(storelayout.version_dir("", model, version))

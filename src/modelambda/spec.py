@@ -21,7 +21,7 @@ from typing import Any
 
 from modelambda import limits
 from modelambda.errors import SpecError
-from modelambda.runtime import backends
+from modelambda.runtime import backends, storelayout
 from modelambda.runtime.config import ModelConfig, PipelineConfig, RuntimeConfig
 from modelambda.runtime.errors import ConfigError
 from modelambda.runtime.integrity import model_root, sha256_file
@@ -35,9 +35,9 @@ REMOTE_STRATEGIES = ("s3", "efs")
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _REF = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*$")
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
-_ALIAS = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_ALIAS = storelayout.NAME
 _MOUNT = re.compile(r"^/mnt/[A-Za-z0-9_.-]+$")
-_VERSION = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+_VERSION = storelayout.NAME
 _DIST = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 SUFFIX_FRAMEWORKS = {

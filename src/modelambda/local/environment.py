@@ -103,6 +103,12 @@ class Environment:
         err_r, err_w = os.pipe()
         try:
             self.proc = await self._launch(out_w, err_w, initialization)
+        except BaseException:
+            os.close(out_r)
+            os.close(err_r)
+            self.state = DEAD
+            await self.api.stop()
+            raise
         finally:
             os.close(out_w)
             os.close(err_w)

@@ -26,6 +26,11 @@ from modelambda.local.snapstart import RestoredEnvironment, Template
 THROTTLE_RETRY_S = 0.5
 
 
+def _start_error(exc: Exception) -> dict[str, Any]:
+    return {"errorType": "Runtime.StartError",
+            "errorMessage": f"the environment could not start: {type(exc).__name__}: {exc}"}
+
+
 class Throttled(Exception):
     def __init__(self, reason: str, limit: int) -> None:
         super().__init__(f"Rate Exceeded. ({reason}: {limit} concurrent executions)")
@@ -131,37 +136,43 @@ class Function:
 
     async def _cold_start(self, invocation: Invocation
                           ) -> tuple[Environment | None, InvocationResult | None]:
+        """A new environment through its init phase: (ready environment, None), or
+        (None, the invocation's failure) with the environment retired and its slot free."""
         if self.settings.snapstart:
             return await self._restore(invocation)
+        env, failure = await self._start(invocation, self.settings.init_timeout_s)
+        if failure is not None or env is not None:
+            return env, failure
+        # Lambda: an init phase over 10 s is retried inside the invocation, under the
+        # function's timeout.
+        self.sink(f"INIT_REPORT Init Duration: {self.settings.init_timeout_s * 1000:.2f} ms\t"
+                  "Phase: init\tStatus: timeout")
+        return await self._start(invocation, self.settings.timeout_s, {
+            "errorType": "Sandbox.Timedout",
+            "errorMessage": f"RequestId: {invocation.request_id} Error: Task timed out "
+                            f"after {self.settings.timeout_s:.2f} seconds"})
+
+    async def _start(self, invocation: Invocation, timeout: float,
+                     on_timeout: dict[str, Any] | None = None
+                     ) -> tuple[Environment | None, InvocationResult | None]:
+        """One attempt: (env, None) when ready; (None, failure) when init failed, or ran out
+        of time with ``on_timeout`` given; (None, None) when it ran out of time without.
+        A failed environment is always retired, so its concurrency slot is free again."""
         env = self._new_environment()
         try:
             await env.start()
-            await env.wait_ready(self.settings.init_timeout_s)
+            await env.wait_ready(timeout)
             return env, None
         except TimeoutError:
-            # Lambda: an init phase over 10 s is retried inside the invocation, under the
-            # function's timeout.
-            self.sink(f"[{env.id}] INIT_REPORT Init Duration: "
-                      f"{self.settings.init_timeout_s * 1000:.2f} ms\tPhase: init\t"
-                      "Status: timeout")
             await self._retire(env)
-            env = self._new_environment()
-            try:
-                await env.start()
-                await env.wait_ready(self.settings.timeout_s)
-                return env, None
-            except TimeoutError:
-                await self._retire(env)
-                return None, self._failure(invocation, env, {
-                    "errorType": "Sandbox.Timedout",
-                    "errorMessage": f"RequestId: {invocation.request_id} Error: Task timed out "
-                                    f"after {self.settings.timeout_s:.2f} seconds"})
-            except InitFailed as exc:
-                await self._retire(env)
-                return None, self._failure(invocation, env, exc.payload)
+            return None, (None if on_timeout is None
+                          else self._failure(invocation, env, on_timeout))
         except InitFailed as exc:
             await self._retire(env)
             return None, self._failure(invocation, env, exc.payload)
+        except Exception as exc:  # could not even start: no slot may stay taken
+            await self._retire(env)
+            return None, self._failure(invocation, env, _start_error(exc))
 
     async def _restore(self, invocation: Invocation
                        ) -> tuple[Environment | None, InvocationResult | None]:
@@ -176,6 +187,9 @@ class Function:
             return None, self._failure(invocation, placeholder, {
                 "errorType": "Runtime.InitTimeout",
                 "errorMessage": "the SnapStart snapshot's init phase timed out"})
+        except Exception as exc:
+            await self._retire(placeholder)
+            return None, self._failure(invocation, placeholder, _start_error(exc))
         assert template is not None
         self.environments.remove(placeholder)
         env = self._new_environment(template)
@@ -190,6 +204,9 @@ class Function:
                 "errorType": "Runtime.RestoreTimeout",
                 "errorMessage": "the after-restore hooks did not finish in 10 s"}
             return None, self._failure(invocation, env, payload)
+        except Exception as exc:
+            await self._retire(env)
+            return None, self._failure(invocation, env, _start_error(exc))
 
     def _failure(self, invocation: Invocation, env: Environment,
                  payload: dict[str, Any]) -> InvocationResult:
@@ -222,8 +239,11 @@ class Function:
             await asyncio.sleep(min(1.0, self.idle_timeout_s / 2))
             now = time.monotonic()
             for env in list(self.environments):
-                if env.state == IDLE and not env.reserved and \
-                        now - env.last_used > self.idle_timeout_s:
+                if env.reserved:
+                    continue
+                if env.state == DEAD:  # died between invocations
+                    await self._retire(env)
+                elif env.state == IDLE and now - env.last_used > self.idle_timeout_s:
                     self.sink(f"[{env.id}] reaped after {self.idle_timeout_s:.0f} s idle")
                     await self._retire(env)
 

@@ -60,6 +60,8 @@ class PolledProcess:
         return self.returncode
 
     def kill(self) -> None:
+        if self.returncode is not None or self._gone():
+            return  # reaped already: the pid may belong to another process by now
         self._killed = True
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(self.pid, signal.SIGKILL)

@@ -75,7 +75,7 @@ class App:
                 and config.source.get("kind") not in ("s3", "efs"):  # those check themselves
             verify_files(resolved.path, self.model.files)
         self.state = self._load(resolved)
-        self._pending: ModelState | None = None
+        self._pending: tuple[ModelState, Resolved] | None = None
         self._refreshing = False
         self._next_check = time.monotonic() + self.source.refresh_s
         self.invocations = 0
@@ -99,10 +99,10 @@ class App:
     def pipeline(self) -> Pipeline:
         return self.state.pipeline
 
-    def _load(self, resolved: Resolved) -> ModelState:
+    def _load(self, resolved: Resolved, run_setup: bool = True) -> ModelState:
         backend = self.backend_class(self.model.options)
         backend.load(resolved.path, resolved.blobs)
-        pipeline = Pipeline.load(self.config.pipeline, resolved.path)
+        pipeline = Pipeline.load(self.config.pipeline, resolved.path, run_setup=run_setup)
         return ModelState(backend, backend.inputs(), pipeline,
                           resolved.version or self.model.version, resolved.path)
 
@@ -116,10 +116,8 @@ class App:
 
     def _maybe_refresh(self) -> None:
         if self._pending is not None:
-            old, self.state, self._pending = self.state, self._pending, None
-            self.log(logs.event_record("model switched", {
-                "function_name": self.config.function_name, "from_version": old.version,
-                "to_version": self.state.version}))
+            self._switch(*self._pending)
+            self._pending = None
         if not self.source.refresh_s or self._refreshing or \
                 time.monotonic() < self._next_check:
             return
@@ -130,18 +128,42 @@ class App:
         threading.Thread(target=self._refresh, daemon=True, name="modelambda-refresh").start()
 
     def _refresh(self) -> None:
-        """Look for a newer version; load it beside the serving one. Any failure keeps the
-        old version serving and says why."""
+        """Look for a newer version; load it beside the serving one (on this background
+        thread). Any failure keeps the old version serving, says why, and is tried again
+        at the next check."""
         try:
             found = self.source.poll()
             if found is not None:
-                self._pending = self._load(found)
+                try:
+                    self._pending = (self._load(found, run_setup=False), found)
+                except Exception:
+                    self.source.discard(found)
+                    raise
         except Exception as exc:
-            self.log(logs.event_record("refresh failed", {
-                "function_name": self.config.function_name, "serving": self.state.version,
-                "error_type": type(exc).__name__, "error": str(exc)}, level="WARNING"))
+            self._refresh_failed(exc)
         finally:
             self._refreshing = False
+
+    def _switch(self, state: ModelState, found: Resolved) -> None:
+        """Between two requests: run the new version's setup hook, then serve it."""
+        try:
+            state.pipeline.run_setup(found.path)
+        except Exception as exc:
+            self.source.discard(found)
+            if self.state.pipeline.setup is not None:  # give the old version its state back
+                self.state.pipeline.run_setup(self.state.path)
+            self._refresh_failed(exc)
+            return
+        old, self.state = self.state, state
+        self.source.commit(found)
+        self.log(logs.event_record("model switched", {
+            "function_name": self.config.function_name, "from_version": old.version,
+            "to_version": state.version}))
+
+    def _refresh_failed(self, exc: Exception) -> None:
+        self.log(logs.event_record("refresh failed", {
+            "function_name": self.config.function_name, "serving": self.state.version,
+            "error_type": type(exc).__name__, "error": str(exc)}, level="WARNING"))
 
     def refresh_now(self, timeout: float = 60.0) -> None:
         """Check for a new version immediately and wait for it (tests, tools)."""

@@ -43,28 +43,39 @@ def import_hook(ref: str, key: str) -> Hook:
 
 
 class Pipeline:
-    __slots__ = ("postprocess", "preprocess")
+    __slots__ = ("postprocess", "preprocess", "setup")
 
-    def __init__(self, preprocess: Hook | None = None, postprocess: Hook | None = None) -> None:
+    def __init__(self, preprocess: Hook | None = None, postprocess: Hook | None = None,
+                 setup: Hook | None = None) -> None:
         self.preprocess = preprocess
         self.postprocess = postprocess
+        self.setup = setup
 
     @classmethod
-    def load(cls, config: PipelineConfig, model_path: str) -> Pipeline:
-        if config.setup:
-            setup = import_hook(config.setup, "setup")
-            try:
-                setup(model_path)
-            except ModelambdaError:
-                raise
-            except Exception as exc:
-                raise ConfigError(f"[pipeline] setup {config.setup} failed: {exc!r}") from exc
-        return cls(
+    def load(cls, config: PipelineConfig, model_path: str, run_setup: bool = True) -> Pipeline:
+        """Import the hooks; run ``setup`` now unless ``run_setup`` is False (a refresh runs
+        it at the switch, since setup typically sets module state the serving version uses)."""
+        pipeline = cls(
             preprocess=import_hook(config.preprocess, "preprocess") if config.preprocess else None,
             postprocess=(
                 import_hook(config.postprocess, "postprocess") if config.postprocess else None
             ),
+            setup=import_hook(config.setup, "setup") if config.setup else None,
         )
+        if run_setup:
+            pipeline.run_setup(model_path)
+        return pipeline
+
+    def run_setup(self, model_path: str) -> None:
+        if self.setup is None:
+            return
+        try:
+            self.setup(model_path)
+        except ModelambdaError:
+            raise
+        except Exception as exc:
+            name = getattr(self.setup, "__name__", "setup")
+            raise ConfigError(f"[pipeline] setup {name} failed: {exc!r}") from exc
 
     def run_preprocess(self, instances: list[Any]) -> Any:
         assert self.preprocess is not None

@@ -11,7 +11,21 @@ The manifest is written last, so a version without one is an incomplete upload, 
 
 from __future__ import annotations
 
+import re
+
 MANIFEST = "manifest.json"
+# Versions and aliases become path components (S3 keys, EFS directories, /tmp): no "/", no
+# leading dot, so never "." or "..".
+NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,63}$")
+
+
+def checked_name(value: object, what: str) -> str:
+    """``value`` if it is a safe version or alias name, else ValueError naming the rule."""
+    text = str(value)
+    if not NAME.match(text):
+        raise ValueError(f"{what} {text!r} is not a valid name: letters, digits, '.', '-' and "
+                         "'_', at most 64, not starting with '.'")
+    return text
 
 
 def join(*parts: str) -> str:

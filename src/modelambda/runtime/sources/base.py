@@ -12,13 +12,14 @@ from modelambda.runtime.paths import Paths
 class Resolved:
     """One version of a model, ready to load: a local path, and files held in memory."""
 
-    __slots__ = ("blobs", "path", "version")
+    __slots__ = ("blobs", "path", "token", "version")
 
     def __init__(self, path: str, version: str | None = None,
-                 blobs: dict[str, bytes] | None = None) -> None:
+                 blobs: dict[str, bytes] | None = None, token: str | None = None) -> None:
         self.path = path
         self.version = version
         self.blobs = blobs or {}
+        self.token = token  # what the store answered with (e.g. the alias's ETag)
 
 
 class ModelSource(ABC):
@@ -42,8 +43,16 @@ class ModelSource(ABC):
         return Resolved(self.resolve())
 
     def poll(self) -> Resolved | None:
-        """A newer version than the last one resolved, fetched and verified; else None."""
+        """A newer version than the one serving, fetched and verified; else None. The
+        source does not switch to it until ``commit``: if loading it fails, the next poll
+        offers it again."""
         return None
+
+    def commit(self, resolved: Resolved) -> None:  # noqa: B027 - a hook, no-op by default
+        """``resolved`` now serves: remember it, free the previous version's files."""
+
+    def discard(self, resolved: Resolved) -> None:  # noqa: B027 - a hook, no-op by default
+        """``resolved`` could not be loaded: free its files."""
 
     @abstractmethod
     def resolve(self) -> str:

@@ -37,7 +37,10 @@ class EfsSource(VersionedSource):
         if os.path.dirname(target) != versions or not os.path.isdir(target):
             raise ModelLoadError(f"alias {link} points to {target}, which is not a version "
                                  f"directory under {versions}")
-        version = os.path.basename(target)
+        try:
+            version = storelayout.checked_name(os.path.basename(target), "version")
+        except ValueError as exc:
+            raise ModelLoadError(f"alias {link}: {exc}") from exc
         manifest_file = os.path.join(target, storelayout.MANIFEST)
         try:
             with open(manifest_file, "rb") as handle:
@@ -67,7 +70,7 @@ class EfsSource(VersionedSource):
         if os.path.basename(os.path.realpath(link)) == self.version:
             return None
         found = self._read()
-        if found.version == self.version:
-            return None
-        self.version = found.version
-        return found
+        return None if found.version == self.version else found
+
+    def commit(self, resolved: Resolved) -> None:
+        self.version = resolved.version

@@ -68,7 +68,7 @@ class S3Source(VersionedSource):
         if self._error is not None:
             raise self._as_load_error(self._error)
         assert self._result is not None
-        self.version = self._result.version
+        self.version, self._etag = self._result.version, self._result.token
         return self._result
 
     def resolve(self) -> str:
@@ -88,9 +88,16 @@ class S3Source(VersionedSource):
             raise self._as_load_error(exc) from exc
         if found is None or found.version == self.version:
             return None
-        previous, self.version = self.version, found.version
-        self.forget(previous)
         return found
+
+    def commit(self, resolved: Resolved) -> None:
+        previous, self.version, self._etag = self.version, resolved.version, resolved.token
+        if previous != resolved.version:
+            self.forget(previous)
+
+    def discard(self, resolved: Resolved) -> None:
+        if resolved.version != self.version:
+            self.forget(resolved.version)
 
     # --- fetching -----------------------------------------------------------------------
 
@@ -111,12 +118,12 @@ class S3Source(VersionedSource):
         if response.status == 304:
             return None
         try:
-            version = str(json.loads(response.body)["version"])
+            version = storelayout.checked_name(json.loads(response.body)["version"], "version")
         except (ValueError, KeyError, TypeError) as exc:
-            raise ModelLoadError(f"s3://{self.bucket}/{alias_key} is not an alias record") \
-                from exc
+            raise ModelLoadError(f"s3://{self.bucket}/{alias_key} is not a valid alias record: "
+                                 f"{exc}") from exc
         if version == self.version and if_none_match is not None:
-            self._etag = response.headers.get("etag")
+            self._etag = response.headers.get("etag")  # the record changed, not its version
             return None
         where = f"s3://{self.bucket}/{storelayout.version_dir(self.prefix, self.model, version)}"
         manifest_key = storelayout.manifest_path(self.prefix, self.model, version)
@@ -143,6 +150,5 @@ class S3Source(VersionedSource):
                 os.makedirs(os.path.dirname(target), exist_ok=True)
                 with open(target, "wb") as handle:
                     handle.write(data)
-        self._etag = response.headers.get("etag")
         self.timed(start)
-        return Resolved(directory, version, blobs)
+        return Resolved(directory, version, blobs, token=response.headers.get("etag"))
