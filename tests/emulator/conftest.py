@@ -91,7 +91,8 @@ def make_function(tmp_path: Path, python312: str, lambda_runtime: Path
             (task / rel).write_text(textwrap.dedent(text))
         settings.setdefault("timeout_s", 30)
         settings.setdefault("memory_mb", 512)
-        return FunctionSettings(name=name, handler=handler, task_dir=task, python=python312,
+        settings.setdefault("python", python312)
+        return FunctionSettings(name=name, handler=handler, task_dir=task,
                                 runtime_dir=lambda_runtime, **settings)
 
     return make

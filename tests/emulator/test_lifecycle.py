@@ -342,3 +342,19 @@ def test_an_init_over_the_limit_is_retried_inside_the_invocation(
     assert result["body"] == "ok" and "FunctionError" not in result
     assert any("Phase: init\tStatus: timeout" in line for line in emu.lines)
     assert len(emu.environments("fn")) == 1
+
+
+@pytest.mark.parametrize("use_bwrap,error_type", [(None, "Runtime.ExitError"),
+                                                   (False, "Runtime.StartError")])
+def test_an_environment_that_cannot_start_fails_its_request_and_frees_its_slot(
+        emu: Emu, make_function: Callable[..., Any], use_bwrap: bool | None,
+        error_type: str) -> None:
+    # inside bwrap the exec fails in the sandbox (the runtime exits); without it, spawning
+    # fails in the emulator itself
+    emu.add(make_function(ECHO, python="/nonexistent/python3.12", reserved_concurrency=1,
+                          use_bwrap=use_bwrap))
+    for _ in range(2):  # the second is not throttled: the slot was given back
+        result = invoke(emu, "fn")
+        assert result["FunctionError"] == "Unhandled"
+        assert result["body"]["errorType"] == error_type
+    assert emu.environments("fn") == []

@@ -81,3 +81,23 @@ def test_iris_with_snapstart_warms_the_model_and_reseeds(tmp_path: Path) -> None
         assert any('"message":"warm-up"' in line for line in emu.lines)  # before the snapshot
     finally:
         emu.stop(drain_s=1)
+
+
+def test_restored_environments_keep_their_memory_and_their_subprocesses(
+        emu: Emu, make_function: Callable[..., Any]) -> None:
+    # GIVEN an init that holds 90 MB, so three restored copies together exceed memory_mb
+    emu.add(make_function("""
+import subprocess
+BLOB = b"x" * 90_000_000
+def handler(event, context):
+    return subprocess.run(["sh", "-c", "exit 3"]).returncode
+""", snapstart=True, reserved_concurrency=3, memory_mb=256))
+    results: list[tuple[Any, str]] = []
+    threads = [threading.Thread(target=lambda: results.append(call(emu))) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    # THEN each environment counts its own memory (none is killed through the template)
+    # and a subprocess's exit status reaches the function
+    assert [body for body, _ in results] == [3, 3, 3]

@@ -51,6 +51,17 @@ def test_publishing_never_overwrites(make_store: Callable[..., modelstore.Store]
     assert store.read(storelayout.manifest_path("", "iris", "1")) == before
 
 
+@pytest.mark.parametrize("name", ["..", "../x", ".hidden", "a/b", ""])
+def test_versions_and_aliases_cannot_be_paths(make_store: Callable[..., modelstore.Store],
+                                              name: str) -> None:
+    store = make_store("efs")
+    with pytest.raises(StoreError, match="is not a valid name"):
+        modelstore.publish(store, "iris", name, FILES, framework="onnx")
+    modelstore.publish(store, "iris", "1", FILES, framework="onnx")
+    with pytest.raises(StoreError, match="is not a valid name"):
+        modelstore.promote(store, "iris", "1", name)
+
+
 @pytest.mark.parametrize("kind", ["s3", "efs"])
 def test_promote_needs_a_complete_version(make_store: Callable[..., modelstore.Store],
                                           kind: str) -> None:

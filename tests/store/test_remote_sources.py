@@ -196,6 +196,10 @@ def test_corrupted_and_truncated_objects_are_refused(s3_env: EmbeddedS3, tmp_pat
     # and a cold start on it is a clear init error
     with pytest.raises(ModelLoadError, match=r"sha256 .* the manifest says"):
         store_app(spec, "s3", tmp_path / "tmp2")
+    # once the object is repaired, the next refresh takes v2 (a failure is retried)
+    store.write(key, good)
+    app.refresh_now()
+    assert app.handle(ROWS)["model_version"] == "v2"
     # a truncated object too
     store.write(key, good[:-1000])
     with pytest.raises(ModelLoadError, match="truncated"):
@@ -208,6 +212,9 @@ def test_aliases_that_point_nowhere(s3_env: EmbeddedS3, tmp_path: Path) -> None:
     with pytest.raises(ModelLoadError, match="alias 'live' of model 'iris' not found"):
         store_app(spec, "s3", tmp_path / "tmp")
     store = s3_store(s3_env, root)
+    store.save_alias_record("iris", "live", {"version": "../../escape", "previous": []})
+    with pytest.raises(ModelLoadError, match="not a valid alias record"):
+        store_app(spec, "s3", tmp_path / "tmp")
     store.save_alias_record("iris", "live", {"version": "nope", "previous": []})
     with pytest.raises(ModelLoadError, match="points to version 'nope', which has no manifest"):
         store_app(spec, "s3", tmp_path / "tmp")
