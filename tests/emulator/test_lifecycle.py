@@ -358,3 +358,27 @@ def test_an_environment_that_cannot_start_fails_its_request_and_frees_its_slot(
         assert result["FunctionError"] == "Unhandled"
         assert result["body"]["errorType"] == error_type
     assert emu.environments("fn") == []
+
+
+def test_client_context_must_be_base64_json(emu: Emu, make_function: Callable[..., Any]) -> None:
+    emu.add(make_function(ECHO))
+    with pytest.raises(ClientError) as info:
+        emu.client.invoke(FunctionName="fn", Payload=b"{}",
+                          ClientContext=base64.b64encode(b"not json").decode())
+    assert info.value.response["Error"]["Code"] == "InvalidRequestContentException"
+
+
+def test_the_developers_home_and_aws_files_are_not_visible(
+        emu: Emu, make_function: Callable[..., Any]) -> None:
+    import os
+
+    emu.add(make_function("""
+import os
+def handler(event, context):
+    return {"home": sorted(os.listdir(event["home"])),
+            "aws": [os.environ.get("AWS_SHARED_CREDENTIALS_FILE"),
+                    os.environ.get("AWS_CONFIG_FILE")]}
+"""))
+    body = invoke(emu, "fn", {"home": os.path.expanduser("~")})["body"]
+    assert ".cache" not in body["home"] and ".aws" not in body["home"]
+    assert body["aws"] == ["/dev/null", "/dev/null"]

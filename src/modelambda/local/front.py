@@ -106,7 +106,8 @@ class Front:
             try:
                 client_context = base64.b64decode(request.headers["x-amz-client-context"],
                                                   validate=True).decode()
-            except (binascii.Error, UnicodeDecodeError):
+                json.loads(client_context)
+            except (binascii.Error, UnicodeDecodeError, ValueError):
                 return service_error(400, "InvalidRequestContentException",
                                      "X-Amz-Client-Context must be base64-encoded JSON",
                                      request_id)

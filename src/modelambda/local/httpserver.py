@@ -28,7 +28,11 @@ class HttpRequest:
         parts = urlsplit(target)
         self.path = unquote(parts.path)
         self.raw_query = parts.query
-        self.query = dict(parse_qsl(parts.query, keep_blank_values=True))
+        query: dict[str, str] = {}
+        for name, value in parse_qsl(parts.query, keep_blank_values=True):
+            # repeated parameters are joined with commas, as Function URLs and HTTP APIs do
+            query[name] = f"{query[name]},{value}" if name in query else value
+        self.query = query
         self.headers = headers  # lower-case names; repeated headers joined with ", "
         self.body = body
 
@@ -85,7 +89,7 @@ def encode_response(response: HttpResponse, keep_alive: bool) -> bytes:
     head.append(f"Content-Length: {len(response.body)}")
     if not keep_alive:
         head.append("Connection: close")
-    return ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + response.body
+    return ("\r\n".join(head) + "\r\n\r\n").encode("latin-1", "replace") + response.body
 
 
 class HttpServer:

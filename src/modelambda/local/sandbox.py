@@ -78,6 +78,12 @@ def build_command(spec: SandboxSpec, python_version: str, use_bwrap: bool | None
         else:
             argv += ["--tmpfs", OPT_DIR]  # an empty /opt, not the host's
         argv += ["--size", str(spec.ephemeral_mb * 1024 * 1024), "--tmpfs", "/tmp"]
+        home = os.path.expanduser("~")
+        if home not in ("/", "") and os.path.isdir(home):
+            argv += ["--tmpfs", home]  # the developer's files are not the function's
+            prefix = os.path.dirname(os.path.dirname(os.path.realpath(spec.python)))
+            if (prefix + "/").startswith(home.rstrip("/") + "/"):  # e.g. pyenv's interpreter
+                argv += ["--ro-bind", prefix, prefix]
         if spec.mounts:
             argv += ["--tmpfs", "/mnt"]  # EFS mount points live under /mnt, as on Lambda
         for mount_path, host_dir in sorted(spec.mounts.items()):

@@ -64,6 +64,10 @@ class FunctionSettings:
             "AWS_EXECUTION_ENV": f"AWS_Lambda_{self.runtime}",
             "_HANDLER": self.handler,
             "TZ": ":UTC",
+            # a function finds credentials in its environment, as on Lambda, never in the
+            # developer's ~/.aws files
+            "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
+            "AWS_CONFIG_FILE": "/dev/null",
             "LANG": "en_US.UTF-8",
             "PATH": "/var/lang/bin:/usr/local/bin:/usr/bin:/bin:/opt/bin",
             "LD_LIBRARY_PATH": "/var/lang/lib:/lib64:/usr/lib64:/var/runtime:/var/runtime/lib:"

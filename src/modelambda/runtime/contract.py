@@ -119,6 +119,13 @@ def _convert_dtype(arr: np.ndarray, spec: TensorSpec, allow_nonfinite: bool, whe
             raise DTypeError(
                 f"{where}: input {spec.name!r} takes integers ({target.name}), got fractions"
             )
+    if target.kind in "iu" and arr.size:  # a cast would wrap around silently
+        info = np.iinfo(target)
+        low, high = arr.min(), arr.max()
+        if low < info.min or high > info.max:
+            raise InvalidValue(
+                f"{where}: input {spec.name!r} takes {target.name} values from {info.min} to "
+                f"{info.max}; got {(low if low < info.min else high).item()!r}")
     with np.errstate(over="ignore"):  # overflow becomes inf, reported just below
         out = arr.astype(target, copy=False)
     if target.kind == "f" and not allow_nonfinite and out.dtype.itemsize < arr.dtype.itemsize:
@@ -176,7 +183,13 @@ def prepared_to_inputs(
 
 
 def _as_list(value: Any) -> Any:
-    return value.tolist() if isinstance(value, np.ndarray) else value
+    if not isinstance(value, np.ndarray):
+        return value
+    if value.dtype.kind in "fc" and not np.isfinite(value).all():
+        # JSON has no NaN or infinity; a client would get invalid JSON or a null
+        raise ModelError("the model produced NaN or infinity, which JSON cannot carry; "
+                         "check the input or the model")
+    return value.tolist()
 
 
 def outputs_to_predictions(outputs: Any, batch: int) -> list[Any]:

@@ -55,15 +55,27 @@ class S3Client:
             or "us-east-1"
         self.endpoint = (endpoint or env.get("AWS_ENDPOINT_URL_S3")
                          or env.get("AWS_ENDPOINT_URL") or "").rstrip("/") or None
-        self.credentials = credentials or Credentials.from_environment()
+        self._credentials = credentials
         self.timeout = timeout
         self.attempts = attempts
         self._local = threading.local()  # one keep-alive connection per thread
+
+    @property
+    def credentials(self) -> Credentials | None:
+        """Given ones, else the environment's, read at each request: after a SnapStart
+        restore Lambda hands the environment fresh credentials."""
+        return self._credentials or Credentials.from_environment()
+
+    @credentials.setter
+    def credentials(self, value: Credentials | None) -> None:
+        self._credentials = value
 
     def url(self, bucket: str, key: str) -> str:
         path = quote(key, safe="/-_.~")
         if self.endpoint:
             return f"{self.endpoint}/{bucket}/{path}"
+        if "." in bucket:  # S3's wildcard certificate does not cover dotted bucket hosts
+            return f"https://s3.{self.region}.amazonaws.com/{bucket}/{path}"
         return f"https://{bucket}.s3.{self.region}.amazonaws.com/{path}"
 
     def _connection(self, netloc: str, scheme: str) -> http.client.HTTPConnection:
@@ -105,9 +117,9 @@ class S3Client:
         for attempt in range(self.attempts):
             if attempt:
                 time.sleep(min(2.0, 0.1 * 2 ** (attempt - 1)) * (0.5 + random.random()))
-            signed = headers if self.credentials is None else sign(
-                "GET", url, headers, self.region, "s3", self.credentials,
-                payload_sha256=UNSIGNED)
+            credentials = self.credentials
+            signed = headers if credentials is None else sign(
+                "GET", url, headers, self.region, "s3", credentials, payload_sha256=UNSIGNED)
             try:
                 conn = self._connection(parts.netloc, parts.scheme)
                 conn.request("GET", target, headers=signed)
@@ -147,8 +159,9 @@ class S3Client:
         size = len(buffer)
         url = self.url(bucket, key)
         parts = urlsplit(url)
-        signed = {} if self.credentials is None else sign(
-            "GET", url, {}, self.region, "s3", self.credentials, payload_sha256=UNSIGNED)
+        credentials = self.credentials
+        signed = {} if credentials is None else sign(
+            "GET", url, {}, self.region, "s3", credentials, payload_sha256=UNSIGNED)
         view = memoryview(buffer)
         position = 0
         try:
