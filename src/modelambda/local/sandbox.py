@@ -52,6 +52,35 @@ def python_path(python_version: str, task: str, opt: str | None, runtime: str) -
     return ":".join(parts)
 
 
+def bwrap_mounts(spec: SandboxSpec) -> list[str]:
+    """The file system an environment sees, as bwrap arguments (order matters)."""
+    argv = ["--ro-bind", "/", "/", "--tmpfs", "/var",
+            "--ro-bind", spec.task_dir, TASK_ROOT,
+            "--ro-bind", spec.runtime_dir, RUNTIME_DIR]
+    if spec.opt_dir:
+        argv += ["--ro-bind", spec.opt_dir, OPT_DIR]
+    else:
+        argv += ["--tmpfs", OPT_DIR]  # an empty /opt, not the host's
+    argv += ["--size", str(spec.ephemeral_mb * 1024 * 1024), "--tmpfs", "/tmp"]
+    home = os.path.expanduser("~")
+    if home not in ("/", "") and os.path.isdir(home):
+        argv += ["--tmpfs", home]  # the developer's files are not the function's
+        # ... but what runs the function stays visible where it is: the interpreter's
+        # installation (e.g. pyenv's) and modelambda's own runtime client files
+        from modelambda.local import pyric
+
+        keep = {os.path.dirname(os.path.dirname(os.path.realpath(spec.python))),
+                os.path.dirname(os.path.realpath(pyric.__file__))}
+        for path in sorted(keep):
+            if (path + "/").startswith(home.rstrip("/") + "/"):
+                argv += ["--ro-bind", path, path]
+    if spec.mounts:
+        argv += ["--tmpfs", "/mnt"]  # EFS mount points live under /mnt, as on Lambda
+    for mount_path, host_dir in sorted(spec.mounts.items()):
+        argv += ["--bind", host_dir, mount_path]
+    return argv
+
+
 def build_command(spec: SandboxSpec, python_version: str, use_bwrap: bool | None = None
                   ) -> tuple[list[str], dict[str, str], str]:
     """(argv, environment, working directory) for one environment's process."""
@@ -70,27 +99,9 @@ def build_command(spec: SandboxSpec, python_version: str, use_bwrap: bool | None
         opt = OPT_DIR if spec.opt_dir else None
         env.update(LAMBDA_TASK_ROOT=TASK_ROOT, LAMBDA_RUNTIME_DIR=RUNTIME_DIR,
                    PYTHONPATH=python_path(python_version, TASK_ROOT, opt, RUNTIME_DIR))
-        argv = [bwrap, "--ro-bind", "/", "/", "--tmpfs", "/var",
-                "--ro-bind", spec.task_dir, TASK_ROOT,
-                "--ro-bind", spec.runtime_dir, RUNTIME_DIR]
-        if spec.opt_dir:
-            argv += ["--ro-bind", spec.opt_dir, OPT_DIR]
-        else:
-            argv += ["--tmpfs", OPT_DIR]  # an empty /opt, not the host's
-        argv += ["--size", str(spec.ephemeral_mb * 1024 * 1024), "--tmpfs", "/tmp"]
-        home = os.path.expanduser("~")
-        if home not in ("/", "") and os.path.isdir(home):
-            argv += ["--tmpfs", home]  # the developer's files are not the function's
-            prefix = os.path.dirname(os.path.dirname(os.path.realpath(spec.python)))
-            if (prefix + "/").startswith(home.rstrip("/") + "/"):  # e.g. pyenv's interpreter
-                argv += ["--ro-bind", prefix, prefix]
-        if spec.mounts:
-            argv += ["--tmpfs", "/mnt"]  # EFS mount points live under /mnt, as on Lambda
-        for mount_path, host_dir in sorted(spec.mounts.items()):
-            argv += ["--bind", host_dir, mount_path]
-        argv += ["--proc", "/proc", "--dev", "/dev", "--unshare-pid", "--die-with-parent",
-                 "--new-session", "--chdir", TASK_ROOT, *runtime_args]
-        return argv, env, "/"
+        return [bwrap, *bwrap_mounts(spec), "--proc", "/proc", "--dev", "/dev",
+                "--unshare-pid", "--die-with-parent", "--new-session", "--chdir", TASK_ROOT,
+                *runtime_args], env, "/"
     if not _warned:
         _warned = True
         print("modelambda: bwrap not found, environments run as plain processes: no read-only "
