@@ -322,12 +322,16 @@ class Environment:
             failure["errorMessage"] = f"RequestId: {request_id} Error: {failure['errorMessage']}"
             self._finish(_json_bytes(failure), "Unhandled")
 
+    def polices_memory(self) -> bool:
+        """Whether this environment's memory is still measured and capped."""
+        return True
+
     async def _watch_memory(self) -> None:
         assert self.proc is not None
         limit = self.settings.memory_mb * MB
         tree: list[int] = []
         rescan_at = 0.0
-        while self.proc.returncode is None:
+        while self.proc.returncode is None and self.polices_memory():
             now = time.monotonic()
             # walking the tree costs ~10x reading the pids' statm: each poll while the
             # environment starts (processes appear), then once a second

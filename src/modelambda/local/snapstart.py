@@ -152,23 +152,11 @@ class Template(Environment):
         self._log(f"SNAPSHOT created in {self.snapshot_ms:.2f} ms (init and before-snapshot "
                   "hooks)")
 
-    async def _watch_memory(self) -> None:
-        """Police memory during init only: once it is a snapshot, its forked children are
-        environments measured on their own, and counting them here too would kill them all
-        through the template."""
-        assert self.proc is not None
-        limit = self.settings.memory_mb * 1024 * 1024
-        from modelambda.local import procfs
-
-        while self.proc.returncode is None and self.state != "snapshot":
-            self.rss = procfs.tree_rss_bytes(self.proc.pid)
-            self.peak_rss = max(self.peak_rss, self.rss)
-            if self.rss > limit and not self._oom:
-                self._oom = True
-                self._log(f"Runtime.OutOfMemory during the snapshot's init: "
-                          f"{self.rss // 2**20} MB used, memory size {self.settings.memory_mb} MB")
-                self.kill()
-            await asyncio.sleep(0.02)
+    def polices_memory(self) -> bool:
+        """During init only: once it is a snapshot, its forked children are environments
+        measured on their own, and counting them here too would kill them all through the
+        template."""
+        return self.state != "snapshot"
 
     async def _read_line(self) -> bytes:
         assert self._control is not None
