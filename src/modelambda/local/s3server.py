@@ -1,4 +1,5 @@
-"""The embedded S3: moto's server on loopback, for ``up``, tests and benchmarks.
+"""The embedded S3: moto's server on loopback (its own process), for ``up``, tests and
+benchmarks.
 
 Any real S3 endpoint replaces it through the usual AWS settings (``AWS_ENDPOINT_URL_S3`` or
 none at all, plus credentials).
@@ -30,25 +31,42 @@ class EmbeddedS3:
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
-    def start(self) -> EmbeddedS3:
+    def start(self, timeout: float = 30.0) -> EmbeddedS3:
+        """Start moto's server in its own process: in this one it would compete with the
+        emulator's event loop for the GIL on every download."""
+        import subprocess
+        import sys
+        import time
+
         try:
-            from moto.server import ThreadedMotoServer
+            import moto.server  # noqa: F401 - only checks that it is installed
         except ImportError as exc:
             from modelambda.errors import UsageError
 
             raise UsageError("the embedded S3 needs moto's server: pip install "
                              "'modelambda[local]' (or set AWS_ENDPOINT_URL_S3 to an S3 "
                              "endpoint of your own)") from exc
-        import logging
-
-        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request
-        self._server = ThreadedMotoServer(ip_address=self.host, port=self.port, verbose=False)
-        self._server.start()
-        return self
+        self._server = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", self.host, "-p", str(self.port)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while True:
+            with socket.socket() as probe:
+                if probe.connect_ex((self.host, self.port)) == 0:
+                    return self
+            if self._server.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"moto's S3 server did not start on {self.url}")
+            time.sleep(0.05)
 
     def stop(self) -> None:
         if self._server is not None:
-            self._server.stop()
+            self._server.terminate()
+            try:
+                self._server.wait(10)
+            except Exception:
+                self._server.kill()
+                self._server.wait(5)
             self._server = None
 
     def environment(self) -> dict[str, str]:
