@@ -138,7 +138,8 @@ class HttpServer:
         try:
             while await self._one_request(reader, writer):
                 pass
-        except (ConnectionError, asyncio.IncompleteReadError, ValueError, UnicodeDecodeError):
+        except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError,
+                ValueError, UnicodeDecodeError):
             pass  # a client that hung up or spoke something else: drop the connection
         finally:
             self._connections.discard(writer)
@@ -146,24 +147,27 @@ class HttpServer:
 
     async def _one_request(self, reader: asyncio.StreamReader,
                            writer: asyncio.StreamWriter) -> bool:
-        line = await reader.readline()
-        if not line.strip() or self._closing:
+        try:
+            head = await reader.readuntil(b"\r\n\r\n")  # one read for the whole head
+        except asyncio.IncompleteReadError:
+            return False  # the client closed the connection
+        if self._closing:
             return False
         self._busy.add(writer)
         try:
-            return await self._respond(line, reader, writer)
+            return await self._respond(head, reader, writer)
         finally:
             self._busy.discard(writer)
 
-    async def _respond(self, line: bytes, reader: asyncio.StreamReader,
+    async def _respond(self, head: bytes, reader: asyncio.StreamReader,
                        writer: asyncio.StreamWriter) -> bool:
-        method, target, version = line.decode("latin-1").rstrip("\r\n").split(" ", 2)
+        lines = head.lstrip(b"\r\n").decode("latin-1").split("\r\n")
+        method, target, version = lines[0].split(" ", 2)
         headers: dict[str, str] = {}
-        while True:
-            raw = await reader.readline()
-            if raw in (b"\r\n", b"\n", b""):
-                break
-            name, _, value = raw.decode("latin-1").partition(":")
+        for raw in lines[1:]:
+            if not raw:
+                continue
+            name, _, value = raw.partition(":")
             key = name.strip().lower()
             headers[key] = f"{headers[key]}, {value.strip()}" if key in headers else value.strip()
         keep_alive = version == "HTTP/1.1" and headers.get("connection", "").lower() != "close"
