@@ -54,6 +54,9 @@ class Store(ABC):
     def point_alias(self, model: str, alias: str, version: str) -> None:
         """Make the alias resolve to ``version`` (what the runtime reads)."""
 
+    def alias_names(self, model: str) -> list[str]:
+        return self.children(storelayout.join(model, "aliases"))
+
     def alias_record(self, model: str, alias: str) -> dict[str, Any] | None:
         data = self.read(self._record_key(model, alias))
         return json.loads(data) if data else None
@@ -151,6 +154,10 @@ class DirStore(Store):
 
     def delete_tree(self, key: str) -> None:
         shutil.rmtree(self.root / key, ignore_errors=True)
+
+    def alias_names(self, model: str) -> list[str]:
+        base = self.root / model / "aliases"  # the records: ".<alias>.json"
+        return sorted(p.name[1:-5] for p in base.glob(".*.json")) if base.is_dir() else []
 
     def _record_key(self, model: str, alias: str) -> str:
         # the alias itself is a symlink; its history lives beside it
@@ -256,13 +263,8 @@ def rollback(store: Store, model: str, alias: str) -> tuple[str, str]:
 
 
 def aliases(store: Store, model: str) -> dict[str, dict[str, Any]]:
-    names = {n.lstrip(".").removesuffix(".json").removesuffix(".link")
-             for n in store.children(storelayout.join(model, "aliases"))}
-    if isinstance(store, DirStore):
-        base = store.root / model / "aliases"
-        names = {p.name[1:-5] for p in base.glob(".*.json")} if base.is_dir() else set()
     out = {}
-    for name in sorted(names):
+    for name in store.alias_names(model):
         record = store.alias_record(model, name)
         if record:
             out[name] = record
@@ -289,20 +291,16 @@ def gc(store: Store, model: str, dry_run: bool = False) -> list[str]:
 def model_schema(spec: Any) -> dict[str, Any]:
     """Input/output schema read from the model itself (empty when it cannot be loaded here)."""
     from modelambda.runtime.app import App
+    from modelambda.runtime.paths import Paths
     from modelambda.spec import compile_runtime_config
 
     try:
-        app = App(compile_runtime_config(spec), _no_paths(), log=lambda _line: None)
+        app = App(compile_runtime_config(spec), Paths.from_environment(),
+                  log=lambda _line: None)
         meta = app.metadata()
     except Exception:  # a model this machine cannot load is still published
         return {}
     return {"inputs": meta["inputs"], "outputs": meta["outputs"]}
-
-
-def _no_paths() -> Any:
-    from modelambda.runtime.paths import Paths
-
-    return Paths.from_environment()
 
 
 def publish_service(spec: Any, store: Store, *, version: str | None = None,

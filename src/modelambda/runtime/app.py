@@ -13,7 +13,7 @@ from typing import Any
 
 from modelambda.runtime import contract, events, logs
 from modelambda.runtime.backends import load_backend_class
-from modelambda.runtime.config import RuntimeConfig, load_config
+from modelambda.runtime.config import RuntimeConfig
 from modelambda.runtime.errors import (
     BatchTooLarge,
     EmptyBatch,
@@ -105,12 +105,6 @@ class App:
         pipeline = Pipeline.load(self.config.pipeline, resolved.path, run_setup=run_setup)
         return ModelState(backend, backend.inputs(), pipeline,
                           resolved.version or self.model.version, resolved.path)
-
-    @classmethod
-    def from_environment(cls, source: ModelSource | None = None,
-                         config: RuntimeConfig | None = None) -> App:
-        paths = Paths.from_environment()
-        return cls(config or load_config(paths), paths, source=source)
 
     # --- refresh (s3, efs): a new version loads beside the old, then swaps between requests
 

@@ -1,8 +1,7 @@
 """Model sources: where a strategy's model bytes come from, resolved to a local path.
 
 One module per kind. Built-ins are looked up in ``SOURCES`` by strategy kind and imported only
-when used, so a bundle function never imports the S3 fetcher. ``s3`` and ``endpoint`` are the
-seam for the remote sources (the S3 model store and remote inference endpoints).
+when used, so a bundle function never imports the S3 fetcher.
 """
 
 from __future__ import annotations
@@ -25,23 +24,15 @@ SOURCES: dict[str, str] = {
     "endpoint": "modelambda.runtime.sources.local:EndpointSource",
 }
 
-# Strategies whose sources are not built yet; named so the error says so plainly.
-PLANNED: tuple[str, ...] = ()
-
 
 def make_source(settings: Mapping[str, Any], paths: Paths) -> ModelSource:
     kind = settings.get("kind")
     target = SOURCES.get(str(kind))
     if target is None:
-        if kind in PLANNED:
-            raise ConfigError(
-                f"model source {kind!r} is not available in this version of modelambda yet; "
-                f"use one of: {', '.join(SOURCES)}"
-            )
         raise ConfigError(f"unknown model source {kind!r}; known: {', '.join(SOURCES)}")
     module, _, name = target.partition(":")
     cls: type[ModelSource] = getattr(importlib.import_module(module), name)
     return cls(settings, paths)
 
 
-__all__ = ["PLANNED", "SOURCES", "ModelSource", "Resolved", "make_source"]
+__all__ = ["SOURCES", "ModelSource", "Resolved", "make_source"]
