@@ -78,7 +78,7 @@ class _Context:
 
 def run(args: argparse.Namespace) -> int:
     from modelambda.errors import UsageError
-    from modelambda.local.services import running_emulator
+    from modelambda.local.state import running_emulator
     from modelambda.spec import load_spec
 
     payload = load_payload(args)

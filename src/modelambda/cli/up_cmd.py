@@ -111,7 +111,7 @@ def _endpoint_host(args: argparse.Namespace, directory: Path, hosts: list[Any]) 
 async def _serve(args: argparse.Namespace, functions: list[Any]) -> int:
     from modelambda.local.emulator import Emulator
     from modelambda.local.results import Invocation
-    from modelambda.local.services import clear_state, write_state
+    from modelambda.local.state import clear_state, write_state
 
     emulator = Emulator(args.host, args.port, max_environments=args.max_environments,
                         idle_timeout_s=args.idle_timeout)

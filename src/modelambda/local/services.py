@@ -9,21 +9,17 @@ runtime provides (awslambdaric, boto3) at ``/var/runtime``.
 
 from __future__ import annotations
 
-import contextlib
-import json
 import os
 import shutil
-import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from modelambda import limits
 from modelambda.errors import UsageError
 from modelambda.local.interpreters import find_python
+from modelambda.local.lambda_runtime import lambda_runtime
 from modelambda.local.s3server import EmbeddedS3
 from modelambda.local.settings import FunctionSettings
-from modelambda.package import deps
 from modelambda.package.archive import unpack_zip
 from modelambda.package.build import (
     BUILD_STRATEGIES,
@@ -33,8 +29,6 @@ from modelambda.package.build import (
     build,
 )
 from modelambda.spec import ServiceSpec
-
-STATE_FILE = "emulator.json"
 
 
 def unpack_for_run(result: BuildResult) -> tuple[Path, Path | None]:
@@ -147,52 +141,3 @@ def function_for(directory: Path, *, strategy: str | None = None, python: str | 
         on_failure=(spec.root / ".modelambda" / "on-failure.jsonl").resolve(),
     )
     return settings, spec
-
-
-def lambda_runtime(version: str, architecture: str, python: str) -> tuple[Path, str]:
-    """What Lambda's Python runtime provides (awslambdaric, snapshot-restore-py, boto3),
-    installed for the target; where awslambdaric has no wheel, modelambda's pure-Python
-    client takes its place."""
-    try:
-        return deps.install(deps.pinned(list(deps.LAMBDA_RUNTIME_PACKAGES)), version,
-                            architecture, kind="lambda-runtime", python=python), "awslambdaric"
-    except deps.DependencyError as exc:
-        print(f"modelambda: awslambdaric cannot be installed for python{version} "
-              f"{architecture} ({exc}); using modelambda's pure-Python runtime client",
-              file=sys.stderr)
-        rest = [p for p in deps.LAMBDA_RUNTIME_PACKAGES if p != "awslambdaric"]
-        return deps.install(deps.pinned(rest), version, architecture, kind="lambda-runtime",
-                            python=python), "python"
-
-
-def state_path() -> Path:
-    """Where `up` records its URL for `invoke NAME` ($MODELAMBDA_STATE_FILE overrides)."""
-    override = os.environ.get("MODELAMBDA_STATE_FILE")
-    return Path(override) if override else deps.cache_root() / STATE_FILE
-
-
-def write_state(url: str, functions: list[str]) -> None:
-    path = state_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".tmp{os.getpid()}")
-    tmp.write_text(json.dumps({"url": url, "pid": os.getpid(), "functions": functions}))
-    tmp.replace(path)
-
-
-def clear_state() -> None:
-    with contextlib.suppress(FileNotFoundError, ValueError):
-        if json.loads(state_path().read_text()).get("pid") == os.getpid():
-            state_path().unlink()
-
-
-def running_emulator() -> dict[str, Any] | None:
-    """The emulator to call: $MODELAMBDA_ENDPOINT, or the one `up` recorded, if still alive."""
-    endpoint = os.environ.get("MODELAMBDA_ENDPOINT")
-    if endpoint:
-        return {"url": endpoint.rstrip("/"), "functions": None}
-    try:
-        state = json.loads(state_path().read_text())
-        os.kill(int(state["pid"]), 0)
-    except (FileNotFoundError, ValueError, KeyError, ProcessLookupError, PermissionError):
-        return None
-    return state  # type: ignore[no-any-return]
