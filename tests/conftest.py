@@ -15,8 +15,8 @@ from modelambda.runtime.paths import Paths
 from modelambda.spec import compile_runtime_config, load_spec
 
 # Tests never talk to an emulator the developer may have running (`modelambda up`).
-os.environ["MODELAMBDA_STATE_FILE"] = str(
-    Path(tempfile.gettempdir()) / f"modelambda-test-state-{os.getpid()}.json")
+os.environ["MODELAMBDA_STATE_DIR"] = str(
+    Path(tempfile.gettempdir()) / f"modelambda-test-state-{os.getpid()}")
 os.environ.pop("MODELAMBDA_ENDPOINT", None)
 
 ROOT = Path(__file__).resolve().parents[1]

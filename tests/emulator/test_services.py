@@ -129,7 +129,7 @@ def test_up_serves_invoke_and_stops_cleanly(tmp_path: Path) -> None:
     # its own copy of the service, so processes of other tests' emulators don't count
     iris_service = tmp_path / "iris"
     shutil.copytree(IRIS, iris_service, ignore=shutil.ignore_patterns(".modelambda"))
-    env = {**os.environ, "MODELAMBDA_STATE_FILE": str(tmp_path / "state.json")}
+    env = {**os.environ, "MODELAMBDA_STATE_DIR": str(tmp_path / "state")}
     up = subprocess.Popen([sys.executable, "-m", "modelambda.cli.main", "up", str(iris_service),
                            "--port", "0"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                           text=True, env=env, cwd=ROOT)
@@ -165,4 +165,4 @@ def test_up_serves_invoke_and_stops_cleanly(tmp_path: Path) -> None:
     leftovers = {pid: Path(f"/proc/{pid}/cmdline").read_bytes()[:200]
                  for pid in _processes_mentioning(str(iris_service))}
     assert leftovers == {}  # no orphans
-    assert not (tmp_path / "state.json").exists()
+    assert list((tmp_path / "state").glob("*.json")) == []  # its record is gone

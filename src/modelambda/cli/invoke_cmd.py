@@ -1,10 +1,11 @@
 """``modelambda invoke NAME_OR_DIR (--data JSON | --event FILE)``: call a function once.
 
-When an emulator is running (``modelambda up``, or ``$MODELAMBDA_ENDPOINT``), the call goes
-through its Invoke API, exactly as boto3 would make it. Otherwise, for a service directory, the
-handler runs in this process (a cold init, then the event): the same code that runs inside
-Lambda. Either way the response payload goes to stdout as JSON and the REPORT line to stderr;
-a function error prints Lambda's error payload and exits 1.
+When a running emulator serves the function (``modelambda up``; the most recently started one
+if several do), or ``$MODELAMBDA_ENDPOINT`` names one, the call goes through its Invoke API,
+exactly as boto3 would make it. Otherwise, for a service directory, the handler runs in this
+process (a cold init, then the event): the same code that runs inside Lambda. Either way the
+response payload goes to stdout as JSON and the REPORT line to stderr; a function error prints
+Lambda's error payload and exits 1.
 """
 
 from __future__ import annotations
@@ -78,21 +79,29 @@ class _Context:
 
 def run(args: argparse.Namespace) -> int:
     from modelambda.errors import UsageError
-    from modelambda.local.state import running_emulator
+    from modelambda.local.state import find, running
     from modelambda.spec import load_spec
 
     payload = load_payload(args)
-    emulator = None if args.local else running_emulator()
     if args.target.is_dir():
         spec = load_spec(args.target)
-        names = emulator["functions"] if emulator else None
-        if emulator and (names is None or spec.service.name in names):
+        emulator = None if args.local else find(spec.service.name)
+        if emulator is not None:
             return _remote(emulator["url"], spec.service.name, payload)
         return _in_process(spec, payload)
+    name = str(args.target)
+    if args.local:
+        raise UsageError(f"--local runs a service directory, and {name} is not one")
+    emulator = find(name)
     if emulator is None:
+        others = running()
+        if others:
+            serving = "; ".join(f"{r['url']}: {', '.join(r['functions']) or 'nothing'}"
+                                for r in others)
+            raise UsageError(f"no running emulator serves {name!r} ({serving})")
         raise UsageError(f"{args.target} is not a service directory and no emulator is running: "
                          "start one with 'modelambda up DIR' (or set MODELAMBDA_ENDPOINT)")
-    return _remote(emulator["url"], str(args.target), payload)
+    return _remote(emulator["url"], name, payload)
 
 
 def _remote(url: str, name: str, payload: Any) -> int:
