@@ -12,7 +12,9 @@ from modelambda.runtime.contract import outputs_to_predictions, to_tensor
 
 
 @pytest.mark.parametrize("dtype,value", [("int32", 3_000_000_000), ("uint8", -1),
-                                         ("uint8", 256), ("int64", 2.0**70)])
+                                         ("uint8", 256), ("int64", 2.0**70),
+                                         # the maxima round up to these as floats
+                                         ("int64", 2.0**63), ("uint64", 2.0**64)])
 def test_integers_out_of_range_are_refused_not_wrapped(dtype: str, value: float) -> None:
     with pytest.raises(InvalidValue, match=f"takes {dtype} values from"):
         to_tensor([[value]], TensorSpec("x", dtype, (None, 1)))

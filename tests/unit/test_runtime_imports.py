@@ -59,6 +59,41 @@ def test_handler_for_an_onnx_service_imports_only_its_backend(tmp_path: Path) ->
     assert result["heavy"] == []
 
 
+def test_loading_a_config_never_compiles_the_spec(tmp_path: Path) -> None:
+    # GIVEN a task root holding only a spec, and one holding a compiled config
+    from modelambda.spec import compile_runtime_config, load_spec
+
+    spec_only = tmp_path / "spec-only"
+    spec_only.mkdir()
+    (spec_only / "modelambda.toml").write_text((IRIS / "modelambda.toml").read_text())
+    built = tmp_path / "built"
+    built.mkdir()
+    config = compile_runtime_config(load_spec(IRIS), {"kind": "bundle", "path": "model.onnx"})
+    (built / "modelambda.json").write_text(json.dumps(config.to_dict()))
+    # WHEN the runtime loads its config from each
+    result = run_python(
+        "import sys, json\n"
+        "from modelambda.runtime.config import load_config\n"
+        "from modelambda.runtime.errors import ConfigError\n"
+        "from modelambda.runtime.paths import Paths\n"
+        f"name = load_config(Paths({str(built)!r}), {{}}).function_name\n"
+        "try:\n"
+        f"    load_config(Paths({str(spec_only)!r}), {{}})\n"
+        "    error = None\n"
+        "except ConfigError as exc:\n"
+        "    error = str(exc)\n"
+        "print(json.dumps({'name': name, 'error': error,\n"
+        "                  'spec': 'modelambda.spec' in sys.modules,\n"
+        "                  'tomllib': 'tomllib' in sys.modules}))"
+    )
+    # THEN the compiled one loads, the spec is refused with what to do, and neither
+    # imported the spec compiler
+    assert result["name"] == "iris"
+    assert "modelambda build" in str(result["error"])
+    assert "MODELAMBDA_CONFIG" in str(result["error"])
+    assert result["spec"] is False and result["tomllib"] is False
+
+
 def test_public_surfaces_are_complete_and_sorted() -> None:
     for module in (modelambda.runtime, modelambda.errors):
         exported = [n for n in dir(module) if n[0].isupper() and n not in ("Path",)]

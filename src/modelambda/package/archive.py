@@ -10,7 +10,6 @@ no symlinks, no device files, and the total unpacked size is capped.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import stat
 import zipfile
@@ -19,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from modelambda.errors import ModelambdaError
+from modelambda.runtime.integrity import sha256_file
 
 EPOCH = (1980, 1, 1, 0, 0, 0)
 
@@ -68,12 +68,7 @@ def write_zip(target: Path, entries: Iterable[Entry], level: int = 6) -> str:
             # writestr honours compresslevel (ZipFile.open(info, "w") ignores it)
             zf.writestr(info, entry.source.read_bytes(), compresslevel=level)
     tmp.replace(target)
-    return sha256_of(target)
-
-
-def sha256_of(path: Path) -> str:
-    with path.open("rb") as handle:
-        return hashlib.file_digest(handle, "sha256").hexdigest()
+    return sha256_file(target)
 
 
 def unpack_zip(archive: Path, root: Path, max_bytes: int | None = None) -> int:

@@ -11,7 +11,7 @@ import sys
 import time
 from typing import Any
 
-from modelambda.runtime import contract, events, logs
+from modelambda.runtime import contract, events, logs, v2
 from modelambda.runtime.backends import load_backend_class
 from modelambda.runtime.config import RuntimeConfig
 from modelambda.runtime.errors import (
@@ -67,12 +67,14 @@ class App:
         code_root = config.code_root or str(paths.task_root)
         if code_root not in sys.path:
             sys.path.insert(0, code_root)
-        self.source = source or make_source(config.source, paths)
+        self.source = source or make_source(config.source, paths,
+                                            verify=self.model.verify_checksums)
+        self.source.log = log
         self.source.start()  # a remote fetch overlaps the backend's imports below
         self.backend_class = load_backend_class(self.model.backend)
         resolved = self.source.resolved()
         if self.model.verify_checksums and self.model.files and not resolved.blobs \
-                and config.source.get("kind") not in ("s3", "efs"):  # those check themselves
+                and not self.source.verifies_checksums:
             verify_files(resolved.path, self.model.files)
         self.state = self._load(resolved)
         self._pending: tuple[ModelState, Resolved] | None = None
@@ -144,9 +146,13 @@ class App:
             state.pipeline.run_setup(found.path)
         except Exception as exc:
             self.source.discard(found)
-            if self.state.pipeline.setup is not None:  # give the old version its state back
-                self.state.pipeline.run_setup(self.state.path)
             self._refresh_failed(exc)
+            if self.state.pipeline.setup is not None:  # give the old version its state back
+                try:
+                    self.state.pipeline.run_setup(self.state.path)
+                except Exception as again:
+                    self._refresh_failed(again, "setup of the serving version failed on "
+                                                "re-run after a refresh failed")
             return
         old, self.state = self.state, state
         self.source.commit(found)
@@ -154,8 +160,8 @@ class App:
             "function_name": self.config.function_name, "from_version": old.version,
             "to_version": state.version}))
 
-    def _refresh_failed(self, exc: Exception) -> None:
-        self.log(logs.event_record("refresh failed", {
+    def _refresh_failed(self, exc: Exception, message: str = "refresh failed") -> None:
+        self.log(logs.event_record(message, {
             "function_name": self.config.function_name, "serving": self.state.version,
             "error_type": type(exc).__name__, "error": str(exc)}, level="WARNING"))
 
@@ -277,7 +283,7 @@ class App:
         """The model's metadata in the v2 protocol's shape."""
         def tensors(specs: Any) -> list[dict[str, Any]]:
             return [{"name": s.name,
-                     "datatype": contract.NUMPY_TO_V2.get(s.dtype or "", "BYTES"),
+                     "datatype": v2.spec_datatype(s.dtype),
                      "shape": [-1 if d is None else d for d in (s.shape or ())]}
                     for s in (specs or ())]
         return {"name": self.model.name, "versions": [self.state.version],

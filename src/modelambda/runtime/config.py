@@ -1,11 +1,12 @@
 """The runtime's config: a small JSON document compiled from ``modelambda.toml``.
 
 ``modelambda build`` writes it as ``modelambda.json`` at the task root so that a cold start
-reads a few hundred bytes of JSON instead of parsing and validating TOML. When only the spec
-is there (a service directory used in place), the spec is compiled on the fly.
+reads a few hundred bytes of JSON instead of parsing and validating TOML. The runtime never
+reads the spec itself: that would ship the spec compiler (``modelambda.spec``) inside every
+function. Tools that serve a service directory in process compile the spec and hand the
+result to ``App`` directly.
 
-Lookup order: ``$MODELAMBDA_CONFIG``, then ``<task root>/modelambda.json``, then
-``<task root>/modelambda.toml``.
+Lookup order: ``$MODELAMBDA_CONFIG``, then ``<task root>/modelambda.json``.
 
 Plain classes, not dataclasses: this module is on every cold start's path, and each
 dataclass costs about a millisecond to create at import (and ``dataclasses`` itself more).
@@ -23,7 +24,6 @@ from modelambda.runtime.paths import Paths
 
 CONFIG_FORMAT = 1
 CONFIG_FILE = "modelambda.json"
-SPEC_FILE = "modelambda.toml"
 
 
 class ModelConfig:
@@ -39,6 +39,11 @@ class ModelConfig:
         options: Mapping[str, Any] | None = None,
         # relative path -> {"sha256": hex, "size": bytes}, for the files of the model
         files: Mapping[str, Mapping[str, Any]] | None = None,
+        # Whether the model's files are checked (size, sha256) before loading: by the source
+        # itself when it ``verifies_checksums`` (s3, efs: against the store's manifest), else
+        # by the app against ``files``. The one setting the runtime reads for this; the
+        # compiler always writes it (the strategy's default unless the spec says), and a
+        # config without it means False.
         verify_checksums: bool = False,
         max_batch: int = 1024,
         allow_nonfinite: bool = False,
@@ -49,6 +54,9 @@ class ModelConfig:
         self.backend = backend
         self.options: dict[str, Any] = dict(options or {})
         self.files: dict[str, dict[str, Any]] = {k: dict(v) for k, v in (files or {}).items()}
+        if not isinstance(verify_checksums, bool):
+            raise ConfigError(f"model.verify_checksums must be true or false, got "
+                              f"{verify_checksums!r}")
         self.verify_checksums = verify_checksums
         self.max_batch = max_batch
         self.allow_nonfinite = allow_nonfinite
@@ -127,26 +135,19 @@ def load_config(paths: Paths, environ: Mapping[str, str] | None = None) -> Runti
     """Find and read the runtime config (see the module docstring for the lookup order)."""
     env = os.environ if environ is None else environ
     explicit = env.get("MODELAMBDA_CONFIG")
-    candidates = [explicit] if explicit else [
-        os.path.join(paths.task_root, CONFIG_FILE),
-        os.path.join(paths.task_root, SPEC_FILE),
-    ]
-    for path in candidates:
-        if not os.path.isfile(path):
-            continue
-        if path.endswith(".toml"):
-            # Only a service used in place takes this path; the spec compiler is stdlib-only
-            # but bigger, so it is imported here and not on the compiled-config path.
-            from modelambda.spec import compile_runtime_config, load_spec
-
-            return compile_runtime_config(load_spec(os.path.dirname(path) or "."))
-        try:
-            with open(path, "rb") as handle:
-                data = json.loads(handle.read())
-        except ValueError as exc:
-            raise ConfigError(f"{path}: not valid JSON ({exc})") from exc
-        return RuntimeConfig.from_dict(data, origin=path)
-    raise ConfigError(
-        "no runtime config found: looked for " + ", ".join(candidates)
-        + "; set MODELAMBDA_CONFIG or LAMBDA_TASK_ROOT to the service's files"
-    )
+    path = explicit or os.path.join(paths.task_root, CONFIG_FILE)
+    if not os.path.isfile(path):
+        where = "$MODELAMBDA_CONFIG" if explicit else "the task root"
+        raise ConfigError(
+            f"no runtime config at {path} ({where}): build the function with "
+            "`modelambda build`, or set MODELAMBDA_CONFIG to a compiled modelambda.json"
+        )
+    try:
+        with open(path, "rb") as handle:
+            data = json.loads(handle.read())
+    except ValueError as exc:
+        raise ConfigError(f"{path}: not valid JSON ({exc})") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: a runtime config is a JSON object, got "
+                          f"{type(data).__name__}")
+    return RuntimeConfig.from_dict(data, origin=path)

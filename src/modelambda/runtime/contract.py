@@ -3,7 +3,8 @@
 ``{"instances": [...]}`` -> model inputs, checked against the model's own input specs
 (names, dtypes, shapes, finite values) so that a bad request is a 4xx that says exactly what is
 wrong, never a crash inside the backend. The Open Inference Protocol v2 request/response shape
-is the alternative. Pure functions of numpy arrays: no I/O.
+is the alternative (its tensors encoded by ``runtime/v2.py``). Pure functions of numpy arrays:
+no I/O.
 """
 
 from __future__ import annotations
@@ -23,14 +24,7 @@ from modelambda.runtime.errors import (
     ModelError,
     ShapeError,
 )
-
-# Open Inference Protocol v2 datatypes <-> numpy dtype names.
-V2_TO_NUMPY = {
-    "BOOL": "bool", "UINT8": "uint8", "UINT16": "uint16", "UINT32": "uint32",
-    "UINT64": "uint64", "INT8": "int8", "INT16": "int16", "INT32": "int32", "INT64": "int64",
-    "FP16": "float16", "FP32": "float32", "FP64": "float64", "BYTES": "str",
-}
-NUMPY_TO_V2 = {v: k for k, v in V2_TO_NUMPY.items()}
+from modelambda.runtime.v2 import V2_TO_NUMPY, encode_tensor
 
 _KIND_NAMES = {"U": "strings", "S": "bytes", "O": "nulls, objects or mixed types",
                "b": "booleans", "i": "integers", "u": "integers", "f": "numbers"}
@@ -76,6 +70,8 @@ def to_tensor(
         raise ShapeError(
             f"{where}: input {spec.name!r}: instances do not all have the same shape ({exc})"
         ) from exc
+    if spec.dtype == "uint64" and arr.dtype.kind == "f" and not isinstance(values, np.ndarray):
+        arr = _exact_uint64(values, arr)
     arr = _convert_dtype(arr, spec, allow_nonfinite, where)
     if spec.shape is not None:
         expected = spec.shape[1:]
@@ -94,6 +90,18 @@ def to_tensor(
                 f"got {list(got)}{hint}"
             )
     return arr  # type: ignore[no-any-return]
+
+
+def _exact_uint64(values: Any, inferred: np.ndarray) -> np.ndarray:
+    """numpy reads a list that mixes integers above int64's range with others as float64,
+    losing their low digits; read it as uint64 instead when that gives the same numbers."""
+    try:
+        with np.errstate(invalid="ignore", over="ignore"):
+            exact = np.array(values, dtype=np.uint64)
+    except (OverflowError, ValueError, TypeError):
+        return inferred
+    same = exact.shape == inferred.shape and np.array_equal(exact.astype(np.float64), inferred)
+    return exact if same else inferred
 
 
 def _convert_dtype(arr: np.ndarray, spec: TensorSpec, allow_nonfinite: bool, where: str) -> Any:
@@ -122,7 +130,10 @@ def _convert_dtype(arr: np.ndarray, spec: TensorSpec, allow_nonfinite: bool, whe
     if target.kind in "iu" and arr.size:  # a cast would wrap around silently
         info = np.iinfo(target)
         low, high = arr.min(), arr.max()
-        if low < info.min or high > info.max:
+        # floats: int64's and uint64's maxima round up to 2**63 and 2**64 as floats, which
+        # are out of range, so the bound is max + 1 (a power of two, exact as a float)
+        too_high = high >= float(info.max + 1) if kind == "f" else high > info.max
+        if low < info.min or too_high:
             raise InvalidValue(
                 f"{where}: input {spec.name!r} takes {target.name} values from {info.min} to "
                 f"{info.max}; got {(low if low < info.min else high).item()!r}")
@@ -269,13 +280,7 @@ def v2_response(
 ) -> dict[str, Any]:
     if not isinstance(outputs, Mapping):
         outputs = {"predictions": outputs}
-    encoded = []
-    for name, value in outputs.items():
-        arr = value if isinstance(value, np.ndarray) else np.asarray(value)
-        kind = arr.dtype.kind
-        datatype = "BYTES" if kind in "USO" else NUMPY_TO_V2.get(arr.dtype.name, "FP64")
-        encoded.append({"name": name, "shape": list(arr.shape), "datatype": datatype,
-                        "data": arr.ravel().tolist()})
+    encoded = [encode_tensor(name, value) for name, value in outputs.items()]
     response: dict[str, Any] = {"model_name": model_name, "model_version": model_version,
                                 "outputs": encoded}
     if request_id is not None:

@@ -1,4 +1,8 @@
-"""Model file checksums: sizes and sha256 recorded at build/publish time, checked before load."""
+"""Model file checksums: sizes and sha256 recorded at build/publish time, checked before load.
+
+The one place modelambda computes a sha256 of a file or of bytes: the runtime's sources,
+``modelambda build`` and the model store all use these two functions.
+"""
 
 from __future__ import annotations
 
@@ -15,10 +19,18 @@ def model_root(model_path: str) -> str:
 
 
 def sha256_file(path: str | os.PathLike[str]) -> str:
+    """The hex sha256 of a file's contents, read in chunks."""
     import hashlib  # deferred: ~5 ms of OpenSSL set-up that unverified functions never need
 
     with open(path, "rb") as handle:
         return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+def sha256_bytes(data: bytes | bytearray | memoryview) -> str:
+    """The hex sha256 of bytes already in memory (a downloaded file, a request body)."""
+    import hashlib  # deferred, as above
+
+    return hashlib.sha256(data).hexdigest()
 
 
 def verify_files(model_path: str, files: Mapping[str, Mapping[str, Any]]) -> None:

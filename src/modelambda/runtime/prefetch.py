@@ -12,5 +12,5 @@ from modelambda.runtime.sources import make_source
 
 paths = Paths.from_environment()
 config = load_config(paths)
-source = make_source(config.source, paths)
+source = make_source(config.source, paths, verify=config.model.verify_checksums)
 source.start()

@@ -13,6 +13,8 @@ import random
 import sys
 from typing import TYPE_CHECKING, Any
 
+from modelambda.runtime import logs
+
 if TYPE_CHECKING:
     from modelambda.runtime.app import App
 
@@ -28,7 +30,11 @@ def register(app: App) -> bool:
     """Register the hooks with snapshot-restore-py (which Lambda's runtime provides)."""
     try:
         from snapshot_restore_py import register_after_restore, register_before_snapshot
-    except ImportError:
+    except ImportError as exc:
+        app.log(logs.event_record("snapstart hooks not registered", {
+            "function_name": app.config.function_name, "error": str(exc),
+            "effect": "no warm-up before the snapshot, no re-seed after restores"},
+            level="WARNING"))
         return False
 
     def before_snapshot() -> Any:

@@ -13,14 +13,15 @@ from __future__ import annotations
 
 import http.client
 import os
-import random
 import socket
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import quote, urlsplit
 
 from modelambda.runtime.aws.sigv4 import UNSIGNED, Credentials, sign
+from modelambda.runtime.retry import retry
 
 PART_BYTES = 16 * 1024 * 1024  # S3's guidance: 8-16 MB ranged GETs, in parallel
 WORKERS = 8
@@ -28,6 +29,14 @@ WORKERS = 8
 # connection): then the rest comes in one stream, since parallel ranges only add requests.
 FAST_CONNECTION_BYTES_S = 200 * 1024 * 1024
 RETRYABLE = {429, 500, 502, 503, 504}
+
+
+class _Transient(Exception):
+    """One failed attempt worth another (a network error, 5xx, 429)."""
+
+    def __init__(self, cause: str, status: int | None = None) -> None:
+        super().__init__(cause)
+        self.status = status
 
 
 class S3Error(Exception):
@@ -49,7 +58,7 @@ class S3Response:
 class S3Client:
     def __init__(self, region: str | None = None, endpoint: str | None = None,
                  credentials: Credentials | None = None, timeout: float = 10.0,
-                 attempts: int = 5) -> None:
+                 attempts: int = 5, sleep: Callable[[float], object] = time.sleep) -> None:
         env = os.environ
         self.region = region or env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") \
             or "us-east-1"
@@ -58,6 +67,7 @@ class S3Client:
         self._credentials = credentials
         self.timeout = timeout
         self.attempts = attempts
+        self.sleep = sleep  # between attempts; tests pass a fake
         self._local = threading.local()  # one keep-alive connection per thread
 
     @property
@@ -113,10 +123,8 @@ class S3Client:
         if if_none_match:
             headers["If-None-Match"] = if_none_match
         target = parts.path + (f"?{parts.query}" if parts.query else "")
-        cause = ""
-        for attempt in range(self.attempts):
-            if attempt:
-                time.sleep(min(2.0, 0.1 * 2 ** (attempt - 1)) * (0.5 + random.random()))
+
+        def once() -> S3Response:
             credentials = self.credentials
             signed = headers if credentials is None else sign(
                 "GET", url, headers, self.region, "s3", credentials, payload_sha256=UNSIGNED)
@@ -127,17 +135,23 @@ class S3Client:
                 body = response.read()
             except (OSError, http.client.HTTPException) as exc:
                 self._drop(parts.netloc)
-                cause = f"{type(exc).__name__}: {exc}"
-                continue
+                raise _Transient(f"{type(exc).__name__}: {exc}") from exc
             status = response.status
             if status in (200, 206, 304):
                 return S3Response(status, {k.lower(): v for k, v in response.getheaders()},
                                   body)
             code = _error_code(body)
             cause = f"HTTP {status} {code or ''}".strip()
-            if status not in RETRYABLE:
-                raise S3Error(f"s3://{bucket}/{key}: {cause}", status, code)
-        raise S3Error(f"s3://{bucket}/{key}: gave up after {self.attempts} attempts: {cause}")
+            if status in RETRYABLE:
+                raise _Transient(cause, status)
+            raise S3Error(f"s3://{bucket}/{key}: {cause}", status, code)
+
+        try:
+            return retry(once, attempts=self.attempts, sleep=self.sleep,
+                         retryable=lambda exc: isinstance(exc, _Transient))
+        except _Transient as exc:
+            raise S3Error(f"s3://{bucket}/{key}: gave up after {self.attempts} attempts: "
+                          f"{exc}", exc.status) from exc.__cause__
 
     def fetch(self, bucket: str, key: str, size: int, *, part_bytes: int = PART_BYTES,
               workers: int = WORKERS) -> bytes:

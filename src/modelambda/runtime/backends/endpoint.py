@@ -18,15 +18,15 @@ from __future__ import annotations
 import http.client
 import json
 import os
-import random
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
 from modelambda.limits import SYNC_PAYLOAD_BYTES
 from modelambda.runtime.backends.base import Backend, TensorSpec
 from modelambda.runtime.errors import ConfigError, ModelError, PayloadTooLarge, RequestError
+from modelambda.runtime.retry import retry
 
 RETRYABLE = {429, 500, 502, 503, 504}
 
@@ -48,6 +48,8 @@ class EndpointRejected(RequestError):
 class EndpointBackend(Backend):
     framework = "endpoint"
     option_keys = frozenset({"protocol", "url", "name", "timeout_s", "attempts"})
+    # between attempts; a test replaces it on the instance so that it never waits
+    sleep: Callable[[float], object] = staticmethod(time.sleep)
 
     def load(self, path: str, blobs: Mapping[str, bytes] | None = None) -> None:
         self.protocol = str(self.options.get("protocol", "v2"))
@@ -85,55 +87,52 @@ class EndpointBackend(Backend):
               headers: dict[str, str] | None = None, sign: bool = False) -> tuple[int, bytes]:
         url = self.url + path
         parts = urlsplit(url)
-        cause = ""
-        for attempt in range(self.attempts):
-            if attempt:
-                time.sleep(min(2.0, 0.1 * 2 ** (attempt - 1)) * (0.5 + random.random()))
+        target = parts.path + (f"?{parts.query}" if parts.query else "")
+        connection_class = (http.client.HTTPSConnection if parts.scheme == "https"
+                            else http.client.HTTPConnection)
+
+        def once() -> tuple[int, bytes]:
             send = dict(headers or {})
             if sign:
                 send = self._signed(method, url, send, body or b"")
-            connection_class = (http.client.HTTPSConnection if parts.scheme == "https"
-                                else http.client.HTTPConnection)
             conn = connection_class(parts.netloc, timeout=self.timeout)
             try:
-                conn.request(method, parts.path + (f"?{parts.query}" if parts.query else ""),
-                             body=body, headers=send)
+                conn.request(method, target, body=body, headers=send)
                 response = conn.getresponse()
                 data = response.read()
             except TimeoutError as exc:
-                cause = f"timed out after {self.timeout:g} s"
-                last: Exception = EndpointTimeout(f"{url}: {cause}")
-                last.__cause__ = exc
-                continue
+                raise EndpointTimeout(f"{url}: timed out after {self.timeout:g} s") from exc
             except (OSError, http.client.HTTPException) as exc:
-                cause = f"{type(exc).__name__}: {exc}"
-                last = EndpointError(f"{url}: unreachable ({cause})")
-                continue
+                raise EndpointError(f"{url}: unreachable ({type(exc).__name__}: {exc})") \
+                    from exc
             finally:
                 conn.close()
             if response.status in RETRYABLE:
-                cause = f"HTTP {response.status}: {data[:300].decode('utf-8', 'replace')}"
-                last = EndpointError(f"{url}: {cause}")
-                continue
+                raise EndpointError(f"{url}: HTTP {response.status}: "
+                                    f"{data[:300].decode('utf-8', 'replace')}")
             return response.status, data
-        raise type(last)(f"{last} (gave up after {self.attempts} attempts)")
+
+        try:
+            return retry(once, attempts=self.attempts, sleep=self.sleep,
+                         retryable=lambda exc: isinstance(exc, EndpointError))
+        except EndpointError as exc:
+            raise type(exc)(f"{exc} (gave up after {self.attempts} attempts)") from exc
 
     def _signed(self, method: str, url: str, headers: dict[str, str], body: bytes
                 ) -> dict[str, str]:
-        import hashlib
-
         from modelambda.runtime.aws.sigv4 import Credentials, sign
+        from modelambda.runtime.integrity import sha256_bytes
 
         credentials = Credentials.from_environment()
         if credentials is None:
             raise ConfigError("calling SageMaker needs AWS credentials in the environment")
         return sign(method, url, headers, self.region, "sagemaker", credentials,
-                    payload_sha256=hashlib.sha256(body).hexdigest())
+                    payload_sha256=sha256_bytes(body))
 
     # --- v2 -----------------------------------------------------------------------------
 
     def _metadata(self) -> tuple[list[TensorSpec] | None, list[TensorSpec] | None]:
-        from modelambda.runtime.contract import V2_TO_NUMPY
+        from modelambda.runtime.v2 import V2_TO_NUMPY
 
         status, data = self._call("GET", f"/v2/models/{self.name}")
         if status != 200:
@@ -151,17 +150,9 @@ class EndpointBackend(Backend):
         return specs(meta.get("inputs")), specs(meta.get("outputs"))
 
     def _predict_v2(self, inputs: Mapping[str, Any]) -> dict[str, Any]:
-        import numpy as np
+        from modelambda.runtime.v2 import decode_tensor, encode_tensor
 
-        from modelambda.runtime.contract import NUMPY_TO_V2, V2_TO_NUMPY
-
-        tensors = []
-        for name, value in inputs.items():
-            array = np.asarray(value)
-            datatype = "BYTES" if array.dtype.kind in "USO" else NUMPY_TO_V2.get(
-                array.dtype.name, "FP64")
-            tensors.append({"name": name, "shape": list(array.shape), "datatype": datatype,
-                            "data": array.ravel().tolist()})
+        tensors = [encode_tensor(name, value) for name, value in inputs.items()]
         body = json.dumps({"inputs": tensors}).encode()
         self._check_size(body)
         status, data = self._call("POST", f"/v2/models/{self.name}/infer", body,
@@ -173,12 +164,7 @@ class EndpointBackend(Backend):
             if 400 <= status < 500:
                 raise EndpointRejected(f"the endpoint refused the request: {detail}")
             raise EndpointError(f"the endpoint failed: HTTP {status}: {detail}")
-        outputs = {}
-        for output in answer.get("outputs", []):
-            dtype = V2_TO_NUMPY.get(output.get("datatype", ""), None)
-            array = np.asarray(output["data"], dtype=None if dtype in (None, "str") else dtype)
-            outputs[output["name"]] = array.reshape(output["shape"])
-        return outputs
+        return {output["name"]: decode_tensor(output) for output in answer.get("outputs", [])}
 
     # --- SageMaker ----------------------------------------------------------------------
 

@@ -6,6 +6,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from typing import Any
 
+from modelambda.runtime.logs import Writer, stdout_writer
 from modelambda.runtime.paths import Paths
 
 
@@ -27,13 +28,24 @@ class ModelSource(ABC):
 
     Versioned stores (s3, efs) also say which version they resolved, may start fetching
     early (``start``, called before the heavy imports so the two overlap), and may find a
-    newer version for a warm environment (``poll``, at most every ``refresh_s``)."""
+    newer version for a warm environment (``poll``, at most every ``refresh_s``).
+
+    ``verify`` is the compiled config's ``model.verify_checksums``, given by whoever makes the
+    source (``make_source``): a source has no default of its own. A source whose
+    ``verifies_checksums`` is True checks its files itself (against its store's manifest)
+    when ``verify`` is set; for the others the app checks the resolved files against the
+    config's ``model.files``. A subclass that overrides ``__init__`` takes ``verify`` too."""
 
     refresh_s: float = 0.0
+    verifies_checksums: bool = False
+    # Where a source reports what it recovers from (stdout's JSON lines, as the app's log);
+    # the app gives it its own writer.
+    log: Writer = staticmethod(stdout_writer)
 
-    def __init__(self, settings: Mapping[str, Any], paths: Paths) -> None:
+    def __init__(self, settings: Mapping[str, Any], paths: Paths, *, verify: bool) -> None:
         self.settings = settings
         self.paths = paths
+        self.verify = verify
 
     def start(self) -> None:  # noqa: B027 - a hook: local sources have nothing to start
         """Begin fetching in the background (no-op for local paths)."""

@@ -3,7 +3,8 @@
 ``<mount>/<model>/aliases/<alias>`` is a symlink to ``../versions/<version>``, switched with
 an atomic rename by ``modelambda models promote``; a warm environment re-reads the link at
 most every ``refresh_s``. Checking every file's sha256 costs a full read of the model on each
-cold start, so it is a spec flag (``[model] verify_checksums``), off by default for EFS.
+cold start; whether it is done is the config's ``model.verify_checksums`` (from the spec's
+``[model] verify_checksums``), as for every source.
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ from modelambda.runtime.sources.versioned import VersionedSource, check_bytes, p
 
 
 class EfsSource(VersionedSource):
-    def __init__(self, settings: Mapping[str, Any], paths: Any) -> None:
-        super().__init__(settings, paths)
+    def __init__(self, settings: Mapping[str, Any], paths: Any, *, verify: bool) -> None:
+        super().__init__(settings, paths, verify=verify)
         mount = str(settings.get("mount_path", "/mnt/models"))
         self.root = paths.efs_dir if paths.efs_dir is not None else mount
 

@@ -26,8 +26,8 @@ IN_MEMORY_SUFFIXES = (".onnx",)
 
 
 class S3Source(VersionedSource):
-    def __init__(self, settings: Mapping[str, Any], paths: Any) -> None:
-        super().__init__(settings, paths)
+    def __init__(self, settings: Mapping[str, Any], paths: Any, *, verify: bool) -> None:
+        super().__init__(settings, paths, verify=verify)
         self.bucket = str(settings.get("bucket") or "")
         self.prefix = str(settings.get("prefix") or "")
         self._client: Any = None
