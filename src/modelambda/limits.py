@@ -2,8 +2,8 @@
 
 Every check in modelambda that compares against a Lambda limit reads it from here, so a
 changed quota is a one-line change. Sources: docs.aws.amazon.com/lambda/latest/dg/
-gettingstarted-limits.html (quotas), lambda-runtimes.html (runtimes), and
-../shared/LAMBDA_FACTS.md in this project's workspace, which cites them.
+gettingstarted-limits.html (quotas), lambda-runtimes.html (runtimes), snapstart.html
+(SnapStart's constraints) and the Invoke API reference (API_Invoke.html, payload sizes).
 
 Stdlib only: the in-function runtime imports this module.
 """

@@ -289,8 +289,12 @@ def gc(store: Store, model: str, dry_run: bool = False) -> list[str]:
 
 
 def model_schema(spec: Any) -> dict[str, Any]:
-    """Input/output schema read from the model itself (empty when it cannot be loaded here)."""
+    """Input/output schema read from the model itself; empty, with the reason on stderr,
+    when this machine cannot load it (a model for another platform is still published)."""
+    import sys
+
     from modelambda.runtime.app import App
+    from modelambda.runtime.errors import ModelambdaError as RuntimeError_
     from modelambda.runtime.paths import Paths
     from modelambda.spec import compile_runtime_config
 
@@ -298,7 +302,10 @@ def model_schema(spec: Any) -> dict[str, Any]:
         app = App(compile_runtime_config(spec), Paths.from_environment(),
                   log=lambda _line: None)
         meta = app.metadata()
-    except Exception:  # a model this machine cannot load is still published
+    except (RuntimeError_, ImportError, OSError, ValueError) as exc:
+        print(f"modelambda: the model's input/output schema is left out of the version's "
+              f"manifest: it cannot be loaded here ({type(exc).__name__}: {exc})",
+              file=sys.stderr)
         return {}
     return {"inputs": meta["inputs"], "outputs": meta["outputs"]}
 
@@ -329,12 +336,10 @@ def publish_service(spec: Any, store: Store, *, version: str | None = None,
 
 
 def default_store(spec: Any, s3_client: Any = None) -> Store:
-    """The store a service's strategy names: its S3 bucket/prefix, or for efs the local
-    directory that ``up`` mounts at the mount path."""
-    settings = spec.strategy.settings
-    if spec.strategy.kind == "s3":
-        return S3Store(settings["bucket"], settings.get("prefix", ""), s3_client)
-    if spec.strategy.kind == "efs":
-        return DirStore(spec.root / ".modelambda" / "efs")
+    """The store a service's strategy reads (its S3 bucket and prefix; for efs the local
+    directory that ``up`` mounts at the mount path)."""
+    store: Store | None = spec.strategy.unit.store(spec, s3_client)
+    if store is not None:
+        return store
     raise StoreError(f"strategy {spec.strategy.kind!r} has no model store; use --store "
                      "s3://BUCKET/PREFIX or a directory")

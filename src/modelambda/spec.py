@@ -1,11 +1,11 @@
 """The service spec, ``modelambda.toml``: parsed, checked, and compiled for the runtime.
 
 Every value is checked, and all problems are reported together: each names the file, the
-section and key, the bad value and what is allowed. ``compile_runtime_config`` turns a valid
+section and key, the bad value and what is allowed. ``function_config`` turns a valid
 spec into the small JSON config that ships inside the function (``runtime/config.py``).
 
-Stdlib only (plus the runtime's own modules): the runtime compiles a spec on the fly when a
-service directory is served in place.
+Stdlib only (plus the runtime's own modules and the strategy registry): each strategy reads
+its own ``[strategy]`` keys (``strategies/<kind>.py``); this module reads the rest.
 """
 
 from __future__ import annotations
@@ -14,29 +14,25 @@ import difflib
 import hashlib
 import re
 import tomllib
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from modelambda import limits
+from modelambda import limits, strategies
 from modelambda.errors import SpecError
 from modelambda.runtime import backends, storelayout
 from modelambda.runtime.config import ModelConfig, PipelineConfig, RuntimeConfig
 from modelambda.runtime.errors import ConfigError
 from modelambda.runtime.integrity import model_root, sha256_file
+from modelambda.spectable import MISSING as _MISSING
+from modelambda.spectable import Problems as _Problems
+from modelambda.spectable import Table as _Table
 
 SPEC_FILE = "modelambda.toml"
 
-STRATEGIES = ("bundle", "layer", "image", "s3", "endpoint", "efs")
-# Strategies whose model lives outside the function: checksums are verified at load.
-REMOTE_STRATEGIES = ("s3", "efs")
-
-_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _REF = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*$")
-_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
-_ALIAS = storelayout.NAME
-_MOUNT = re.compile(r"^/mnt/[A-Za-z0-9_.-]+$")
 _VERSION = storelayout.NAME
 _DIST = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
@@ -66,7 +62,7 @@ class Model:
     version: str | None = None
     class_ref: str | None = None
     trust_pickle: bool = False
-    verify_checksums: bool | None = None  # None: on for s3/efs, off where the artifact is checked
+    verify_checksums: bool | None = None  # None: the strategy's default (Strategy.verify_checksums)
     max_batch: int = 1024
     allow_nonfinite: bool = False
     options: Mapping[str, Any] = field(default_factory=dict)
@@ -80,9 +76,16 @@ class Pipeline:
 
 
 @dataclass(frozen=True)
-class Strategy:
+class StrategySpec:
+    """The ``[strategy]`` table: which strategy, and its settings with defaults filled in."""
+
     kind: str = "bundle"
     settings: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def unit(self) -> strategies.base.Strategy:
+        """The strategy object that answers for this kind (``strategies/<kind>.py``)."""
+        return strategies.get(self.kind)
 
 
 @dataclass(frozen=True)
@@ -103,7 +106,7 @@ class ServiceSpec:
     service: Service
     model: Model
     pipeline: Pipeline
-    strategy: Strategy
+    strategy: StrategySpec
     build: Build = field(default_factory=Build)
 
     @property
@@ -114,83 +117,22 @@ class ServiceSpec:
     def model_path(self) -> Path:
         return self.root / self.model.path
 
+    def for_strategy(self, name: str | None) -> ServiceSpec:
+        """This spec served by another strategy: the spec's ``[strategy]`` when it names
+        ``name`` (or ``name`` is None), else that strategy's local defaults. Its cross-checks
+        run either way (e.g. SnapStart and EFS)."""
+        if name is None or name == self.strategy.kind:
+            return self
+        unit = strategies.get(name)
+        chosen = replace(self, strategy=StrategySpec(name, unit.local_settings(self)))
+        problems = _Problems()
+        unit.check(chosen, problems)
+        if problems.items:
+            raise SpecError(self.file, [f"--strategy {name}: {item}" for item in problems.items])
+        return chosen
+
 
 # --- checking ---------------------------------------------------------------------------
-
-
-class _Problems:
-    def __init__(self) -> None:
-        self.items: list[str] = []
-
-    def add(self, section: str, key: str, value: Any, allowed: str) -> None:
-        shown = "(missing)" if value is _MISSING else f"= {value!r}"
-        self.items.append(f"[{section}] {key} {shown}: {allowed}")
-
-
-_MISSING: Any = object()
-
-
-class _Table:
-    """One TOML table: typed getters that record problems instead of raising."""
-
-    def __init__(self, section: str, data: Any, problems: _Problems) -> None:
-        self.section = section
-        self.problems = problems
-        if not isinstance(data, dict):
-            problems.add(section, "", data, "must be a table")
-            data = {}
-        self.data: dict[str, Any] = data
-        self.seen: set[str] = set()
-
-    def _raw(self, key: str) -> Any:
-        self.seen.add(key)
-        return self.data.get(key, _MISSING)
-
-    def string(self, key: str, default: Any = _MISSING, *, pattern: re.Pattern[str] | None = None,
-               allowed: str = "a string", choices: tuple[str, ...] | None = None) -> Any:
-        value = self._raw(key)
-        if value is _MISSING:
-            if default is _MISSING:
-                self.problems.add(self.section, key, value, f"required: {allowed}")
-            return None if default is _MISSING else default
-        ok = isinstance(value, str)
-        if ok and choices is not None:
-            ok = value in choices
-            allowed = "one of " + ", ".join(choices)
-        if ok and pattern is not None:
-            ok = bool(pattern.match(value))
-        if not ok:
-            self.problems.add(self.section, key, value, allowed)
-            return None if default is _MISSING else default
-        return value
-
-    def integer(self, key: str, default: Any, low: int, high: int, unit: str = "") -> Any:
-        value = self._raw(key)
-        if value is _MISSING:
-            return default
-        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-            self.problems.add(self.section, key, value,
-                              f"must be an integer from {low} to {high}{unit}")
-            return default
-        return value
-
-    def boolean(self, key: str, default: bool | None) -> Any:
-        value = self._raw(key)
-        if value is _MISSING:
-            return default
-        if not isinstance(value, bool):
-            self.problems.add(self.section, key, value, "must be true or false")
-            return default
-        return value
-
-    def finish(self) -> None:
-        """Report keys nobody asked for, with the closest known key as a hint."""
-        for key in sorted(set(self.data) - self.seen):
-            close = difflib.get_close_matches(key, sorted(self.seen), n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            known = ", ".join(sorted(self.seen)) or "none"
-            self.problems.add(self.section, key, self.data[key],
-                              f"unknown key{hint}; known keys: {known}")
 
 
 def _module_file(root: Path, module: str) -> bool:
@@ -212,8 +154,8 @@ def _check_ref(table: _Table, key: str, root: Path, what: str) -> str | None:
 
 def _service(data: Any, root: Path, problems: _Problems) -> Service:
     t = _Table("service", data, problems)
-    name = t.string("name", root.resolve().name if _NAME.match(root.resolve().name) else _MISSING,
-                    pattern=_NAME, allowed="letters, digits, '-' and '_', at most 64 characters")
+    name = t.string("name", root.resolve().name if NAME.match(root.resolve().name) else _MISSING,
+                    pattern=NAME, allowed="letters, digits, '-' and '_', at most 64 characters")
     service = Service(
         name=name or "invalid",
         runtime=t.string("runtime", limits.DEFAULT_RUNTIME, choices=limits.PYTHON_RUNTIMES),
@@ -259,7 +201,7 @@ def _model(data: Any, root: Path, service_name: str, problems: _Problems) -> Mod
     model = Model(
         path=path or "",
         framework=framework or "",
-        name=t.string("name", service_name, pattern=_NAME,
+        name=t.string("name", service_name, pattern=NAME,
                       allowed="letters, digits, '-' and '_', at most 64 characters"),
         version=t.string("version", None, pattern=_VERSION,
                          allowed="letters, digits, '.', '-' and '_', at most 64 characters"),
@@ -285,40 +227,6 @@ def _pipeline(data: Any, root: Path, problems: _Problems) -> Pipeline:
     return pipeline
 
 
-# Per-strategy keys: name -> getter(table). Each strategy's keys live here and nowhere else.
-_StrategyKeys = dict[str, Callable[[_Table], Any]]
-STRATEGY_KEYS: dict[str, _StrategyKeys] = {
-    "bundle": {},
-    "layer": {},
-    "image": {},
-    "s3": {
-        "bucket": lambda t: t.string("bucket", pattern=_BUCKET,
-                                     allowed="an S3 bucket name (3-63 lower-case letters, "
-                                             "digits, '.', '-')"),
-        "prefix": lambda t: t.string("prefix", "models"),
-        "alias": lambda t: t.string("alias", "live", pattern=_ALIAS,
-                                    allowed="letters, digits, '-' and '_'"),
-        "refresh_s": lambda t: t.integer("refresh_s", 60, 0, 86400, " (s; 0 = never)"),
-    },
-    "efs": {
-        "mount_path": lambda t: t.string("mount_path", "/mnt/models", pattern=_MOUNT,
-                                         allowed="a path like /mnt/NAME (Lambda mounts EFS "
-                                                 "under /mnt)"),
-        "alias": lambda t: t.string("alias", "live", pattern=_ALIAS,
-                                    allowed="letters, digits, '-' and '_'"),
-        "refresh_s": lambda t: t.integer("refresh_s", 60, 0, 86400, " (s; 0 = never)"),
-    },
-    "endpoint": {
-        "protocol": lambda t: t.string("protocol", "v2", choices=("v2", "sagemaker")),
-        "url": lambda t: t.string("url", None, pattern=re.compile(r"^https?://\S+$"),
-                                  allowed="an http(s) URL"),
-        "name": lambda t: t.string("name", None, pattern=_NAME,
-                                   allowed="an endpoint or model name"),
-        "timeout_s": lambda t: t.integer("timeout_s", 10, 1, limits.TIMEOUT_S_MAX, " (s)"),
-    },
-}
-
-
 def _build(data: Any, problems: _Problems) -> Build:
     t = _Table("build", data, problems)
     exclude = t.data.get("exclude", [])
@@ -339,17 +247,13 @@ def _build(data: Any, problems: _Problems) -> Build:
     return Build(exclude=tuple(exclude), exclude_files=tuple(files), optimize_onnx=optimize)
 
 
-def _strategy(data: Any, problems: _Problems) -> Strategy:
+def _strategy(data: Any, problems: _Problems) -> StrategySpec:
+    """``[strategy]``: its ``kind`` here, every other key read by that strategy's module."""
     t = _Table("strategy", data, problems)
-    kind = t.string("kind", "bundle", choices=STRATEGIES)
-    settings = {key: getter(t) for key, getter in STRATEGY_KEYS.get(kind, {}).items()}
-    if kind == "endpoint":
-        if settings.get("protocol") == "v2" and not settings.get("url"):
-            problems.add("strategy", "url", _MISSING, "required for protocol 'v2'")
-        if settings.get("protocol") == "sagemaker" and not settings.get("name"):
-            problems.add("strategy", "name", _MISSING, "required for protocol 'sagemaker'")
+    kind = t.string("kind", "bundle", choices=strategies.names())
+    settings = strategies.get(kind).read(t) if kind in strategies.names() else {}
     t.finish()
-    return Strategy(kind=kind, settings=settings)
+    return StrategySpec(kind=kind, settings=settings)
 
 
 def _cross_checks(spec: ServiceSpec, problems: _Problems) -> None:
@@ -358,12 +262,12 @@ def _cross_checks(spec: ServiceSpec, problems: _Problems) -> None:
         if service.runtime not in limits.SNAPSTART_RUNTIMES:
             problems.add("service", "snapstart", True,
                          f"SnapStart needs one of {', '.join(limits.SNAPSTART_RUNTIMES)}")
-        if spec.strategy.kind == "efs":
-            problems.add("service", "snapstart", True, "Lambda has no SnapStart with EFS")
         if service.ephemeral_storage_mb > limits.SNAPSTART_EPHEMERAL_MB_MAX:
             problems.add("service", "snapstart", True,
                          f"Lambda has no SnapStart with ephemeral_storage_mb > "
                          f"{limits.SNAPSTART_EPHEMERAL_MB_MAX}")
+    if spec.strategy.kind in strategies.names():
+        spec.strategy.unit.check(spec, problems)
 
 
 def parse_spec(root: Path, data: Mapping[str, Any]) -> ServiceSpec:
@@ -436,14 +340,22 @@ def backend_options(model: Model) -> dict[str, Any]:
     return options
 
 
+def verify_checksums(spec: ServiceSpec) -> bool:
+    """Whether the function checks its model files' sha256 at load: ``[model]
+    verify_checksums``, else the strategy's default. The one place this is decided."""
+    chosen = spec.model.verify_checksums
+    return spec.strategy.unit.verify_checksums if chosen is None else chosen
+
+
 def compile_runtime_config(
     spec: ServiceSpec, source: Mapping[str, Any] | None = None, *,
     files: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> RuntimeConfig:
-    """The runtime config for this spec.
+    """The runtime config for this spec with the model at ``source``.
 
-    ``source`` says where the built artifact puts the model (e.g. ``{"kind": "layer", "path":
-    "model/model.onnx"}``); without it the service directory is served in place.
+    ``source`` says where the model is (e.g. ``{"kind": "layer", "path": "model/model.onnx"}``);
+    without it the service directory is served in place (in-process invoke, the endpoint
+    host). A built function's config comes from ``function_config``.
     """
     files = files if files is not None else model_files(spec.model_path)
     try:
@@ -456,9 +368,6 @@ def compile_runtime_config(
         code_root: str | None = str(spec.root.resolve())
     else:
         code_root = None
-    verify = spec.model.verify_checksums
-    if verify is None:
-        verify = spec.strategy.kind in REMOTE_STRATEGIES
     return RuntimeConfig(
         function_name=spec.service.name,
         model=ModelConfig(
@@ -468,7 +377,7 @@ def compile_runtime_config(
             backend=backend,
             options=backend_options(spec.model),
             files=files,
-            verify_checksums=verify,
+            verify_checksums=verify_checksums(spec),
             max_batch=spec.model.max_batch,
             allow_nonfinite=spec.model.allow_nonfinite,
         ),
@@ -477,3 +386,14 @@ def compile_runtime_config(
                                 spec.pipeline.setup),
         code_root=code_root,
     )
+
+
+def function_config(spec: ServiceSpec, *,
+                    files: Mapping[str, Mapping[str, Any]] | None = None) -> RuntimeConfig:
+    """The config a built function runs with, for the spec's strategy (``for_strategy``
+    picks another): the strategy says where the model is and may change the backend."""
+    unit = spec.strategy.unit
+    config = compile_runtime_config(spec, unit.source(spec, verify_checksums(spec)),
+                                    files=files)
+    unit.configure(config, spec)
+    return config

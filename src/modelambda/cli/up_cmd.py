@@ -15,30 +15,37 @@ HELP = "run services locally on the Lambda emulator (Invoke API + Function URLs)
 EPILOG = """examples:
   modelambda up examples/iris
   modelambda up examples/iris examples/minilm-embeddings --port 9000
-  modelambda up examples/iris --strategy layer
+  modelambda up examples/iris --strategy s3        # any of the six strategies, no spec edit
 
 then, from another terminal:
   curl -s http://127.0.0.1:9000/fn/iris/ -d @examples/iris/request.json
   modelambda invoke iris --data @examples/iris/request.json
   python -c "import boto3; print(boto3.client('lambda', endpoint_url='http://127.0.0.1:9000',
-      region_name='us-east-1').invoke(FunctionName='iris', Payload=b'...')['Payload'].read())"
+      region_name='us-east-1', aws_access_key_id='local', aws_secret_access_key='local')
+      .invoke(FunctionName='iris', Payload=open('examples/iris/request.json', 'rb').read())
+      ['Payload'].read())"
+  (the emulator accepts any credentials; boto3 only needs some to sign with)
 """
 
 
 def register(sub: Any) -> None:
+    from modelambda import strategies
+
     p = sub.add_parser("up", help=HELP, description=HELP.capitalize() + ".", epilog=EPILOG,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("directories", type=Path, nargs="+", metavar="DIR", help="service directories")
+    p.add_argument("--strategy", choices=strategies.names(),
+                   help="build and run this strategy's artifacts, with local defaults for what "
+                        "the spec does not name (default: the spec's [strategy])")
     p.add_argument("--endpoint-url", metavar="URL",
                    help="endpoint strategy: call this server (e.g. a running MLServer) "
                         "instead of starting the local endpoint host")
-    p.add_argument("--strategy", choices=("bundle", "layer", "image", "s3", "efs", "endpoint"),
-                   help="build and run this strategy's artifacts (default: the spec's)")
     p.add_argument("--port", type=int, default=9000, help="port of the front door (default 9000)")
     p.add_argument("--host", default="127.0.0.1",
                    help="address to bind (default 127.0.0.1: loopback only)")
     p.add_argument("--max-environments", type=int, default=8, metavar="N",
-                   help="concurrency limit for functions without reserved_concurrency")
+                   help="concurrency limit for functions without reserved_concurrency "
+                        "(default 8)")
     p.add_argument("--idle-timeout", type=float, default=300.0, metavar="S",
                    help="reap environments idle for this many seconds (default 300)")
     p.add_argument("--python", metavar="PATH",
@@ -50,68 +57,52 @@ def register(sub: Any) -> None:
     p.set_defaults(run=run)
 
 
-def _needs_embedded_s3(args: argparse.Namespace) -> bool:
-    """The s3 strategy runs against the embedded S3 unless this shell names an endpoint."""
-    import os
+def _check_port(host: str, port: int) -> None:
+    """Fail before any build when the port is taken (a build can take minutes)."""
+    import socket
 
-    from modelambda.spec import load_spec
+    from modelambda.errors import UsageError
 
-    if os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL"):
-        return False
-    return any((args.strategy or load_spec(d).strategy.kind) == "s3" for d in args.directories)
+    if not 0 <= port <= 65535:
+        raise UsageError(f"--port {port}: must be 0..65535")
+    if port == 0:
+        return
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror}; pick another "
+                             "--port") from exc
 
 
 def run(args: argparse.Namespace) -> int:
     from modelambda.errors import UsageError
-    from modelambda.local.s3server import EmbeddedS3
+    from modelambda.local.resources import LocalServices
     from modelambda.local.services import function_for
-
-    if args.port < 0 or args.port > 65535:
-        raise UsageError(f"--port {args.port}: must be 0..65535")
-    s3 = EmbeddedS3().start() if _needs_embedded_s3(args) else None
-    if s3 is not None:
-        print(f"embedded S3 (moto) at {s3.url}", flush=True)
-    hosts: list[Any] = []
-    try:
-        functions = []
-        for directory in args.directories:
-            endpoint_url = args.endpoint_url or _endpoint_host(args, directory, hosts)
-            settings, spec = function_for(directory, strategy=args.strategy,
-                                          python=args.python,
-                                          use_bwrap=False if args.no_sandbox else None,
-                                          log=lambda line: print(f"build: {line}", flush=True),
-                                          s3=s3, endpoint_url=endpoint_url)
-            functions.append((settings, spec))
-        names = [s.name for s, _ in functions]
-        if len(set(names)) != len(names):
-            raise UsageError(f"two services have the same name: {names}")
-        return asyncio.run(_serve(args, functions))
-    finally:
-        for host in hosts:
-            host.stop()
-        if s3 is not None:
-            s3.stop()
-
-
-def _endpoint_host(args: argparse.Namespace, directory: Path, hosts: list[Any]) -> str | None:
-    """For the endpoint strategy, start the local endpoint host serving the model."""
-    from modelambda.local.endpoint_host import EndpointHost
     from modelambda.spec import load_spec
 
-    spec = load_spec(directory)
-    if (args.strategy or spec.strategy.kind) != "endpoint":
-        return None
-    host = EndpointHost(spec, name=spec.strategy.settings.get("name")).start()
-    hosts.append(host)
-    print(f"{spec.service.name}: local endpoint host at {host.url} (SageMaker and v2)",
-          flush=True)
-    return host.url
+    _check_port(args.host, args.port)
+    # parsed once, checked for the chosen strategy before anything is built or started
+    specs = [load_spec(directory).for_strategy(args.strategy) for directory in args.directories]
+    names = [spec.service.name for spec in specs]
+    if len(set(names)) != len(names):
+        raise UsageError(f"two services have the same name: {names}")
+    with LocalServices(endpoint_url=args.endpoint_url,
+                       log=lambda line: print(line, flush=True)) as services:
+        functions = []
+        for spec in specs:
+            settings, spec = function_for(spec, services, python=args.python,
+                                          use_bwrap=False if args.no_sandbox else None,
+                                          log=lambda line: print(f"build: {line}", flush=True))
+            functions.append((settings, spec))
+        return asyncio.run(_serve(args, functions, services))
 
 
-async def _serve(args: argparse.Namespace, functions: list[Any]) -> int:
+async def _serve(args: argparse.Namespace, functions: list[Any], services: Any) -> int:
+    from modelambda.local import state
     from modelambda.local.emulator import Emulator
     from modelambda.local.results import Invocation
-    from modelambda.local.state import clear_state, write_state
 
     emulator = Emulator(args.host, args.port, max_environments=args.max_environments,
                         idle_timeout_s=args.idle_timeout)
@@ -127,11 +118,13 @@ async def _serve(args: argparse.Namespace, functions: list[Any]) -> int:
         loop.add_signal_handler(sig, stop.set)
     for settings, spec in functions:
         emulator.add_function(settings, [spec.model.name])
-        print(f"{settings.name}: Invoke API {emulator.url} (FunctionName={settings.name})\n"
-              f"{' ' * len(settings.name)}  Function URL {emulator.url}/fn/{settings.name}/\n"
-              f"{' ' * len(settings.name)}  v2 protocol {emulator.url}/v2/models/"
-              f"{spec.model.name}/infer", flush=True)
-    write_state(emulator.url, [s.name for s, _ in functions])
+        pad = " " * len(settings.name)
+        print(f"{settings.name}: strategy {spec.strategy.kind}\n"
+              f"{pad}  Invoke API {emulator.url} (FunctionName={settings.name})\n"
+              f"{pad}  Function URL {emulator.url}/fn/{settings.name}/\n"
+              f"{pad}  v2 protocol {emulator.url}/v2/models/{spec.model.name}/infer", flush=True)
+    state.register(emulator.url, [s.name for s, _ in functions],
+                   {"s3_url": services.s3_url} if services.s3_url else None)
     try:
         if not args.no_warmup:
             for settings, spec in functions:
@@ -150,7 +143,7 @@ async def _serve(args: argparse.Namespace, functions: list[Any]) -> int:
         print("modelambda: stopping: draining in-flight requests", flush=True)
     finally:
         await emulator.stop()
-        clear_state()
+        state.unregister(emulator.url)
     print("modelambda: stopped", flush=True)
     return 0
 

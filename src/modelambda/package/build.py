@@ -1,258 +1,116 @@
 """``modelambda build``: the artifacts of one strategy, checked against Lambda's limits.
 
-    build(DIR, "bundle")  ->  DIR/.modelambda/build/bundle/function.zip + manifest.json
-    build(DIR, "layer")   ->  function.zip (config + user code) + layer-1-dependencies.zip
-                              (python/...) + layer-2-model.zip (model/...), in /opt order
-    build(DIR, "image")   ->  context/ (Dockerfile + task/) for docker/podman build
+    build(spec_or_dir, "bundle")  ->  DIR/.modelambda/build/bundle/function.zip + manifest.json
 
-Stages: resolve the dependencies for the target (``deps``), slim them (``slim``), compile the
-function's own code for the target interpreter, lay the files out per strategy, check the
-sizes (``checks``) before writing any archive, write reproducible archives (``archive``), and
-record everything in ``manifest.json``.
+Stages, each a function below: resolve and slim the dependencies for the target (``deps``,
+``slim``); gather the service's code and model and compile the code for the target interpreter
+(``files``); let the strategy lay the files out (``strategies/<name>.py``); check the sizes
+(``checks``) before writing any archive; write reproducible archives (``archive``) or the image
+context; import the handler from the built files in the target interpreter (``importcheck``);
+record everything in ``manifest.json``. A build whose inputs have not changed is reused
+(``reuse``).
 """
 
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
 import time
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import modelambda
-from modelambda.errors import UsageError
-from modelambda.package import checks, deps
-from modelambda.package.archive import ArchiveError, Entry, check_name, sha256_of, write_zip
-from modelambda.package.slim import RUNTIME_PROVIDED, slim
-from modelambda.spec import ServiceSpec, compile_runtime_config, load_spec
+from modelambda.package import checks, deps, files, importcheck, reuse
+from modelambda.package.archive import Entry
+from modelambda.package.artifacts import HANDLER, Artifact, BuildResult, Parts
+from modelambda.package.onnxopt import optimized_onnx
+from modelambda.package.slim import RUNTIME_PROVIDED, Slimmed, slim
+from modelambda.runtime.config import RuntimeConfig
+from modelambda.runtime.integrity import sha256_file
+from modelambda.spec import ServiceSpec, function_config, load_spec
+from modelambda.strategies.base import Strategy
 
-BUILD_STRATEGIES = ("bundle", "layer", "image", "s3", "efs", "endpoint")
-ENDPOINT_BACKEND = "modelambda.runtime.backends.endpoint:EndpointBackend"
-# Strategies whose model is not in the function: it is published to a model store.
-STORE_STRATEGIES = ("s3", "efs")
-HANDLER = "modelambda.runtime.handler.handle"
 MANIFEST_FORMAT = 1
-_SKIP = {".modelambda", "__pycache__", ".git", ".venv", ".pytest_cache", ".mypy_cache"}
-BASE_IMAGES = {"x86_64": "public.ecr.aws/lambda/python:{version}",
-               "arm64": "public.ecr.aws/lambda/python:{version}-arm64"}
+
+Log = Callable[[str], None]
+
+
+def _quiet(_line: str) -> None:
+    pass
 
 
 @dataclass
-class Artifact:
-    name: str
-    kind: str  # "function" | "layer" | "image-context"
-    path: Path
-    entries: list[Entry]
-    contents: str = ""
-    sha256: str = ""
-    zipped_bytes: int = 0
+class Target:
+    """What the function is built for."""
 
-    @property
-    def unzipped_bytes(self) -> int:
-        return sum(e.size for e in self.entries)
-
-    def describe(self, root: Path) -> dict[str, Any]:
-        return {
-            "name": self.name, "kind": self.kind, "contents": self.contents,
-            "path": self.path.relative_to(root).as_posix(), "sha256": self.sha256,
-            "zipped_bytes": self.zipped_bytes, "unzipped_bytes": self.unzipped_bytes,
-            "files": [{"path": e.name, "size": e.size} for e in
-                      sorted(self.entries, key=lambda e: e.name)],
-        }
+    python_version: str  # "3.12"
+    architecture: str
+    interpreter: str  # a python of that version on this machine, for bytecode and the check
 
 
-@dataclass
-class BuildResult:
-    spec: ServiceSpec
-    strategy: str
-    out: Path
-    function: Artifact
-    layers: list[Artifact] = field(default_factory=list)
-    manifest: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def image_context(self) -> Path:
-        return self.out / "context"
+# --- inputs -----------------------------------------------------------------------------------
 
 
-# --- gathering files -------------------------------------------------------------------------
+def requirements_for(spec: ServiceSpec) -> list[str]:
+    """The packages the spec's strategy needs in the function plus the service's
+    requirements.txt, pinned to the versions installed here where possible."""
+    key = spec.strategy.unit.requirements_key(spec)
+    wanted = deps.pinned(list(deps.BACKEND_REQUIREMENTS.get(key, ())))
+    extra = deps.read_requirements(spec.root / "requirements.txt")
+    return sorted(set(wanted) | set(deps.pinned(extra)))
 
 
-def _inside(path: Path, root: Path) -> bool:
-    real = path.resolve()
-    return real == root or root in real.parents
+def _left_out(spec: ServiceSpec) -> list[str]:
+    """Distributions to leave out of the artifact: what Lambda's runtime provides (unless the
+    service pins it) and the spec's ``[build] exclude``."""
+    own = " ".join(deps.read_requirements(spec.root / "requirements.txt")).lower()
+    return [*(d for d in RUNTIME_PROVIDED if f"{d}==" not in own), *spec.build.exclude]
 
 
-def service_files(spec: ServiceSpec) -> tuple[list[Entry], list[Entry]]:
-    """(user code and data, model files) of a service directory, as archive entries.
-
-    A symlink that leads out of the service directory is refused: packing it would ship
-    whatever it points at."""
-    root = spec.root.resolve()
-    model = spec.model_path
-    user, model_entries = [], []
-    for path in sorted(spec.root.rglob("*")):
-        rel = path.relative_to(spec.root)
-        if any(part in _SKIP or part.startswith(".") for part in rel.parts):
-            continue
-        if path.is_symlink() and not _inside(path, root):
-            raise ArchiveError(f"{rel} is a symlink to {path.resolve()}, outside the service "
-                               "directory: copy the file in instead")
-        if not path.is_file():
-            continue
-        if any(rel.match(pattern) for pattern in spec.build.exclude_files):
-            continue
-        name = check_name(rel.as_posix())
-        in_model = path == model or model in path.parents
-        if in_model:
-            model_entries.append(Entry(name, path))
-        elif rel.as_posix() not in ("modelambda.toml", "requirements.txt"):
-            user.append(Entry(name, path))
-    return user, model_entries
+def _dependencies(spec: ServiceSpec, target: Target, say: Log) -> tuple[Path, Slimmed]:
+    requirements = requirements_for(spec)
+    say(f"dependencies for python{target.python_version} {target.architecture}: "
+        f"{', '.join(requirements)}")
+    site = deps.install(requirements, target.python_version, target.architecture, kind="deps",
+                        subdir="python", python=target.interpreter) / "python"
+    slimmed = slim(site, target.python_version, _left_out(spec))
+    say(f"slimmed: dropped {slimmed.dropped_files} files ({slimmed.dropped_bytes:,} bytes)"
+        + (f"; left out {', '.join(sorted(slimmed.excluded))}" if slimmed.excluded else ""))
+    return site, slimmed
 
 
-def _copy(entries: Iterable[Entry], root: Path) -> None:
-    for entry in entries:
-        target = root / entry.name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            os.link(entry.source.resolve(), target)
-        except OSError:
-            shutil.copy2(entry.source, target)
-
-
-def compiled_code(user: list[Entry], work: Path, python: str) -> tuple[list[Entry], list[Entry]]:
-    """(modelambda runtime, user code) with bytecode compiled for the target interpreter.
-
-    unchecked-hash .pyc files: Lambda unpacks with the zip's timestamps, which would make
-    timestamp-checked bytecode look stale and be compiled again on every cold start."""
-    shutil.rmtree(work, ignore_errors=True)
-    package = Path(modelambda.__file__).parent
-    runtime = [Entry(f"modelambda/{name}", package / name) for name in ("__init__.py",
-                                                                        "limits.py")]
-    runtime += [Entry(f"modelambda/runtime/{p.relative_to(package / 'runtime').as_posix()}", p)
-                for p in sorted((package / "runtime").rglob("*.py"))]
-    _copy(runtime, work / "runtime")
-    _copy(user, work / "user")
-    done = subprocess.run([python, "-m", "compileall", "-q", "--invalidation-mode",
-                           "unchecked-hash", str(work)], capture_output=True, text=True)
-    if done.returncode != 0:
-        raise ArchiveError("your code does not compile for the target interpreter:\n"
-                           + (done.stdout + done.stderr).strip()[-2000:])
-
-    def entries(sub: str) -> list[Entry]:
-        base = work / sub
-        return [Entry(p.relative_to(base).as_posix(), p)
-                for p in sorted(base.rglob("*")) if p.is_file()]
-
-    return entries("runtime"), entries("user")
-
-
-def optimized_onnx(model: list[Entry], work: Path) -> list[Entry]:
-    """Model entries with each .onnx file replaced by its offline-optimised form.
-
-    onnxruntime applies its graph optimisations at every session creation; saved once here
-    (at the "extended" level, which does not depend on the CPU's instruction set), a cold
-    start skips that work. The same onnxruntime version is pinned into the function."""
-    try:
-        import onnxruntime as ort
-    except ImportError:
-        return model
-    out = []
-    for entry in model:
-        if not entry.name.endswith(".onnx"):
-            out.append(entry)
-            continue
-        target = work / "optimized" / entry.name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
-        options.optimized_model_filepath = str(target)
-        ort.InferenceSession(str(entry.source), options, providers=["CPUExecutionProvider"])
-        out.append(Entry(entry.name, target))
-    return out
-
-
-def model_source(spec: ServiceSpec, strategy: str) -> dict[str, Any]:
-    """Where the function finds its model, for the runtime config of a strategy."""
-    if strategy == "layer":
-        return {"kind": "layer", "path": f"model/{spec.model.path}"}
-    if strategy in STORE_STRATEGIES:
-        verify = spec.model.verify_checksums
-        # S3 downloads are checked by default; EFS reads are trusted unless the spec asks,
-        # since hashing a large file on every cold start costs a full read of it.
-        return {"kind": strategy, "model": spec.model.name,
-                "verify": strategy == "s3" if verify is None else verify}
-    return {"kind": strategy, "path": spec.model.path}
-
-
-def _shipped_model(spec: ServiceSpec, strategy: str, model: list[Entry], work: Path
-                   ) -> list[Entry]:
-    """The model files the function itself carries, for a strategy."""
-    if strategy == "endpoint":  # the endpoint serves the model; keep e.g. a tokenizer
-        from modelambda.spec import SUFFIX_FRAMEWORKS
-
-        return [e for e in model if Path(e.name).suffix not in SUFFIX_FRAMEWORKS]
+def _model(spec: ServiceSpec, model: list[Entry], work: Path) -> list[Entry]:
+    """The model files the function or its store holds, ONNX files offline-optimised."""
+    model = spec.strategy.unit.model_entries(spec, model)
     if spec.model.framework == "onnx" and spec.build.optimize_onnx:
-        return optimized_onnx(model, work)
+        model = optimized_onnx(model, work)
     return model
-
-
-def runtime_config(spec: ServiceSpec, strategy: str) -> Any:
-    """The compiled config a strategy's function runs with."""
-    config = compile_runtime_config(spec, model_source(spec, strategy))
-    if strategy == "endpoint":
-        settings = spec.strategy.settings if spec.strategy.kind == "endpoint" else {}
-        config.model.backend = ENDPOINT_BACKEND
-        config.model.options = {"protocol": settings.get("protocol", "v2"),
-                                "url": settings.get("url"),
-                                "name": settings.get("name") or spec.model.name,
-                                "timeout_s": settings.get("timeout_s", 10)}
-    return config
 
 
 def publishable_model(spec: ServiceSpec, work: Path) -> dict[str, Path]:
     """The model's files as a store version holds them (relative to the model itself),
     ONNX files offline-optimised as in a build."""
-    _, model = service_files(spec)
+    _, model = files.service_files(spec)
     if spec.model.framework == "onnx" and spec.build.optimize_onnx:
         model = optimized_onnx(model, work)
-    prefix = f"{spec.model.path}/" if spec.model_path.is_dir() else ""
-    return {(e.name.removeprefix(prefix) if prefix else Path(e.name).name): e.source
-            for e in model}
+    return {_model_relative(spec, e.name): e.source for e in model}
 
 
-def requirements_for(spec: ServiceSpec, strategy: str | None = None) -> list[str]:
-    """The backend's packages plus the service's requirements.txt, pinned where possible."""
-    backend = "endpoint" if strategy == "endpoint" else spec.model.framework
-    wanted = deps.pinned(list(deps.BACKEND_REQUIREMENTS.get(backend, ())))
-    extra = deps.read_requirements(spec.root / "requirements.txt")
-    return sorted(set(wanted) | set(deps.pinned(extra)))
+def _model_relative(spec: ServiceSpec, name: str) -> str:
+    """An archive name relative to the model: inside a model directory, or the file's name."""
+    if spec.model_path.is_dir():
+        return name.removeprefix(f"{spec.model.path}/")
+    return Path(name).name
 
 
-def _requirements(spec: ServiceSpec, strategy: str) -> tuple[list[str], list[str]]:
-    """(requirements to install, distributions to leave out of the artifact)."""
-    wanted = requirements_for(spec, strategy)
-    own = " ".join(deps.read_requirements(spec.root / "requirements.txt")).lower()
-    exclude = [d for d in RUNTIME_PROVIDED if f"{d}==" not in own]  # pinned: keep it
-    return wanted, [*exclude, *spec.build.exclude]
+def runtime_config(spec: ServiceSpec, strategy: str | None = None) -> RuntimeConfig:
+    """The compiled config the function of ``strategy`` (default: the spec's) runs with."""
+    return function_config(spec.for_strategy(strategy))
 
 
-def _installed_versions(site: Path) -> dict[str, str]:
-    versions = {}
-    for info in sorted(site.glob("*.dist-info")):
-        name, _, version = info.name.removesuffix(".dist-info").partition("-")
-        versions[name] = version
-    return versions
-
-
-def _contributors(groups: dict[str, int]) -> list[checks.Contributor]:
-    return sorted((checks.Contributor(name, size) for name, size in groups.items()),
-                  key=lambda c: -c.bytes)
+# --- sizes ------------------------------------------------------------------------------------
 
 
 def _package_of(rel: str) -> str:
@@ -263,212 +121,143 @@ def _package_of(rel: str) -> str:
     return f"package {top.removesuffix('.py')}"
 
 
+def _contributors(parts: Parts) -> list[checks.Contributor]:
+    groups: dict[str, int] = {}
+    for entry in parts.dependencies:
+        key = _package_of(entry.name)
+        groups[key] = groups.get(key, 0) + entry.size
+    for entry in parts.model:
+        groups[f"model {entry.name}"] = entry.size
+    groups["modelambda runtime"] = sum(e.size for e in parts.runtime)
+    for entry in parts.user_code:
+        groups[f"file {entry.name}"] = groups.get(f"file {entry.name}", 0) + entry.size
+    return sorted((checks.Contributor(name, size) for name, size in groups.items()),
+                  key=lambda c: -c.bytes)
+
+
+def _size_report(spec: ServiceSpec, function: Artifact, layers: list[Artifact],
+                 parts: Parts, *, zipped: bool, image_base_bytes: int) -> checks.SizeReport:
+    unit = spec.strategy.unit
+    report = checks.SizeReport(contributors=_contributors(parts))
+    report.checks = unit.size_checks(function, layers, zipped=zipped,
+                                     image_base_bytes=image_base_bytes)
+    report.checks.append(checks.tmp_check(unit.tmp_needed(parts.model),
+                                          spec.service.ephemeral_storage_mb))
+    return report
+
+
 # --- the build --------------------------------------------------------------------------------
 
 
-def build(directory: Path | str, strategy: str, *, architecture: str | None = None,
-          python: str | None = None, image_base_bytes: int = checks.BASE_IMAGE_BYTES,
-          log: Callable[[str], None] | None = None, force: bool = False) -> BuildResult:
+def build(service: ServiceSpec | Path | str, strategy: str | None = None, *,
+          architecture: str | None = None, python: str | None = None,
+          image_base_bytes: int = checks.BASE_IMAGE_BYTES, log: Log | None = None,
+          force: bool = False, check_imports: bool = True) -> BuildResult:
+    """Build ``service`` (a parsed spec or its directory) for ``strategy`` (default: the
+    spec's) into ``DIR/.modelambda/build/<strategy>/``."""
     from modelambda.local.interpreters import find_python
 
-    say = log or (lambda _line: None)
-    if strategy not in BUILD_STRATEGIES:
-        raise UsageError(f"--strategy {strategy!r}: build makes {', '.join(BUILD_STRATEGIES)}")
-    spec = load_spec(directory)
-    arch = architecture or spec.service.architecture
-    version = spec.service.runtime.removeprefix("python")
-    interpreter = python or find_python(spec.service.runtime)
-    out = spec.root / ".modelambda" / "build" / strategy
+    say = log or _quiet
+    spec = service if isinstance(service, ServiceSpec) else load_spec(service)
+    spec = spec.for_strategy(strategy)
+    unit = spec.strategy.unit
+    target = Target(spec.service.runtime.removeprefix("python"),
+                    architecture or spec.service.architecture,
+                    python or find_python(spec.service.runtime))
+    out = spec.root / ".modelambda" / "build" / unit.name
     started = time.monotonic()
 
-    requirements, exclude = _requirements(spec, strategy)
-    say(f"dependencies for python{version} {arch}: {', '.join(requirements)}")
-    site = deps.install(requirements, version, arch, kind="deps", subdir="python",
-                        python=interpreter) / "python"
-    slimmed = slim(site, version, exclude)
-    say(f"slimmed: dropped {slimmed.dropped_files} files ({slimmed.dropped_bytes:,} bytes)"
-        + (f"; left out {', '.join(sorted(slimmed.excluded))}" if slimmed.excluded else ""))
-    dep_entries = [Entry(rel, path) for rel, path in slimmed.kept]
-    user, model = service_files(spec)
-    fingerprint = _fingerprint(spec, strategy, arch, interpreter, site, exclude, user, model,
-                               image_base_bytes)
-    cached = None if force else _cached(spec, strategy, out, fingerprint)
+    site, slimmed = _dependencies(spec, target, say)
+    dependencies = [Entry(rel, path) for rel, path in slimmed.kept]
+    user, model = files.service_files(spec)
+    runtime = [*files.runtime_sources(), *unit.shipped_code()]
+    fingerprint = reuse.fingerprint(
+        spec, [unit.name, repr(sorted(spec.strategy.settings.items())), target.architecture,
+               target.interpreter, str(image_base_bytes), *_left_out(spec)],
+        [*dependencies, *runtime, *user, *model])
+    cached = None if force else reuse.cached(spec, unit, out, fingerprint)
     if cached is not None:
         say(f"unchanged since the last build: reusing {out}")
         return cached
-    work = out.parent / f".code-{strategy}"
-    runtime, user_code = compiled_code(user, work, interpreter)
-    model = _shipped_model(spec, strategy, model, work)
 
-    config = runtime_config(spec, strategy)
-    # the checksums describe the files shipped (optimised), the version the model itself
-    prefix = f"{spec.model.path}/" if spec.model_path.is_dir() else ""
-    config.model.files = {e.name.removeprefix(prefix) if prefix else Path(e.name).name:
-                          {"sha256": sha256_of(e.source), "size": e.size} for e in model}
+    work = out.parent / f".code-{unit.name}"
+    runtime, user_code = files.compiled_code(runtime, user, work, target.interpreter)
+    model = _model(spec, model, work)
+    config = function_config(spec, files={
+        _model_relative(spec, e.name): {"sha256": sha256_file(e.source), "size": e.size}
+        for e in model})  # the checksums describe the files shipped (optimised)
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
     config_file = out / "modelambda.json"
     config_file.write_text(json.dumps(config.to_dict(), indent=1, sort_keys=True) + "\n")
-    config_entry = Entry("modelambda.json", config_file)
+    parts = Parts(dependencies, runtime, user_code, model, Entry("modelambda.json", config_file))
+    function, layers = unit.layout(parts, out)
+    result = BuildResult(spec, unit, out, function, layers, model_entries=model)
+    manifest = _manifest(result, target, config, site, slimmed, fingerprint)
 
-    groups: dict[str, int] = {}
-    for rel, path in slimmed.kept:
-        key = _package_of(rel)
-        groups[key] = groups.get(key, 0) + path.stat().st_size
-    for entry in model:
-        groups[f"model {entry.name}"] = entry.size
-    groups["modelambda runtime"] = sum(e.size for e in runtime)
-    for entry in user_code:
-        groups[f"file {entry.name}"] = groups.get(f"file {entry.name}", 0) + entry.size
+    report = _size_report(spec, function, layers, parts, zipped=False,
+                          image_base_bytes=image_base_bytes)
+    if report.failures:  # refuse before writing (let alone uploading) any archive
+        _finish(result, report, started, ok=False)
+        raise checks.LimitExceeded(checks.explain(report, unit.size_fixes(
+            sum(e.size for e in model))), report, out / "manifest.json")
+    for artifact in result.artifacts:
+        say(f"writing {artifact.name} ({artifact.unzipped_bytes:,} bytes unzipped)")
+    unit.write(function, layers, spec, target.architecture)
+    report = _size_report(spec, function, layers, parts, zipped=True,
+                          image_base_bytes=image_base_bytes)
+    if check_imports:
+        say(f"import check: the handler's init in python{target.python_version}, from the "
+            "built files")
+        try:
+            importcheck.check(result, target.interpreter, _lambda_runtime_dir(target))
+        except importcheck.ImportCheckFailed:
+            _finish(result, report, started, ok=False)
+            raise
+    manifest["import_check"] = unit.import_check if check_imports else "skipped"
+    _finish(result, report, started, ok=True)
+    return result
 
-    function, layers = _layout(strategy, out, dep_entries, runtime, user_code, model,
-                               config_entry)
-    report = checks.SizeReport(contributors=_contributors(groups))
-    if strategy == "image":
-        report.checks = checks.image_checks(function.unzipped_bytes, image_base_bytes)
-    else:
-        report.checks = checks.zip_checks(function.unzipped_bytes, 0,
-                                          [(a.name, a.unzipped_bytes, 0) for a in layers])
-    # the s3 source keeps ONNX files in memory and writes the other model files to /tmp
-    tmp_needed = sum(e.size for e in model if not e.name.endswith(".onnx")) \
-        if strategy == "s3" else 0
-    report.checks.append(checks.tmp_check(tmp_needed, spec.service.ephemeral_storage_mb))
-    model_bytes = sum(e.size for e in model)
-    manifest: dict[str, Any] = {
+
+def _lambda_runtime_dir(target: Target) -> Path | None:
+    """What Lambda's Python runtime provides at /var/runtime (boto3 among it), installed for
+    the target as the emulator installs it; None where it cannot be (the check then runs
+    without it)."""
+    try:
+        return deps.install(deps.pinned(list(deps.LAMBDA_RUNTIME_PACKAGES)),
+                            target.python_version, target.architecture, kind="lambda-runtime",
+                            python=target.interpreter)
+    except deps.DependencyError:
+        return None
+
+
+def _manifest(result: BuildResult, target: Target, config: RuntimeConfig, site: Path,
+              slimmed: Slimmed, fingerprint: str) -> dict[str, Any]:
+    spec = result.spec
+    result.manifest = {
         "format": MANIFEST_FORMAT, "modelambda": modelambda.__version__,
-        "service": spec.service.name, "strategy": strategy, "runtime": spec.service.runtime,
-        "inputs_fingerprint": fingerprint,
-        "architecture": arch, "handler": HANDLER, "model": config.model.to_dict(),
-        "dependencies": _installed_versions(site),
-        "left_out": {"distributions": slimmed.excluded,
-                     "slimmed_files": slimmed.dropped_files,
+        "service": spec.service.name, "strategy": result.strategy.name,
+        "strategy_settings": dict(spec.strategy.settings),
+        "runtime": spec.service.runtime, "inputs_fingerprint": fingerprint,
+        "architecture": target.architecture, "handler": HANDLER,
+        "model": config.model.to_dict(), "dependencies": deps.installed_versions(site),
+        "left_out": {"distributions": slimmed.excluded, "slimmed_files": slimmed.dropped_files,
                      "slimmed_bytes": slimmed.dropped_bytes},
     }
-
-    def finish(ok: bool) -> None:
-        manifest["ok"] = ok
-        manifest["limits"] = [c.as_dict() for c in report.checks]
-        manifest["contributors"] = [{"name": c.name, "bytes": c.bytes}
-                                    for c in report.contributors[:10]]
-        manifest["artifacts"] = [a.describe(out) for a in (function, *layers)]
-        manifest["build_seconds"] = round(time.monotonic() - started, 2)
-        (out / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
-
-    if report.failures:  # refuse before writing (let alone uploading) any archive
-        finish(ok=False)
-        raise checks.LimitExceeded(checks.explain(report, strategy, model_bytes), report)
-
-    if strategy == "image":
-        _write_context(function, spec, version, arch)
-    else:
-        for artifact in (function, *layers):
-            say(f"writing {artifact.name} ({artifact.unzipped_bytes:,} bytes unzipped)")
-            artifact.sha256 = write_zip(artifact.path, artifact.entries)
-            artifact.zipped_bytes = artifact.path.stat().st_size
-        report.checks = [c for c in report.checks if "direct upload" not in c.name]
-        report.checks[1:1] = [c for c in checks.zip_checks(
-            function.unzipped_bytes, function.zipped_bytes,
-            [(a.name, a.unzipped_bytes, a.zipped_bytes) for a in layers])
-            if "direct upload" in c.name]
-    finish(ok=True)
-    return BuildResult(spec, strategy, out, function, layers, manifest)
+    return result.manifest
 
 
-def _fingerprint(spec: ServiceSpec, strategy: str, arch: str, python: str, site: Path,
-                 exclude: list[str], user: list[Entry], model: list[Entry],
-                 image_base_bytes: int) -> str:
-    """What a build's output depends on: when it is unchanged, the last build is reused
-    (``up`` restarts in a second instead of re-zipping 100+ MB)."""
-    import hashlib
-
-    package = Path(modelambda.__file__).parent
-    runtime = [Entry(p.relative_to(package).as_posix(), p)
-               for p in sorted(package.glob("runtime/**/*.py"))]
-    parts = [modelambda.__version__, strategy, arch, python, str(site), *sorted(exclude),
-             str(image_base_bytes), spec.file.read_text(encoding="utf-8")]
-    for entry in (*runtime, *user, *model):
-        info = entry.source.stat()
-        parts.append(f"{entry.name}\0{info.st_size}\0{info.st_mtime_ns}")
-    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+def _finish(result: BuildResult, report: checks.SizeReport, started: float, *, ok: bool
+            ) -> None:
+    manifest = result.manifest
+    manifest["ok"] = ok
+    manifest["limits"] = [c.as_dict() for c in report.checks]
+    manifest["contributors"] = [{"name": c.name, "bytes": c.bytes}
+                                for c in report.contributors[:10]]
+    manifest["artifacts"] = [a.describe(result.out) for a in result.artifacts]
+    manifest["build_seconds"] = round(time.monotonic() - started, 2)
+    (result.out / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
 
 
-def _cached(spec: ServiceSpec, strategy: str, out: Path, fingerprint: str
-            ) -> BuildResult | None:
-    try:
-        manifest = json.loads((out / "manifest.json").read_text())
-    except (FileNotFoundError, ValueError):
-        return None
-    if manifest.get("inputs_fingerprint") != fingerprint or not manifest.get("ok"):
-        return None
-    artifacts = []
-    for described in manifest["artifacts"]:
-        path = out / described["path"]
-        if not path.exists() or (path.is_file() and sha256_of(path) != described["sha256"]):
-            return None
-        artifacts.append(Artifact(described["name"], described["kind"], path, [],
-                                  described["contents"], described["sha256"],
-                                  described["zipped_bytes"]))
-    return BuildResult(spec, strategy, out, artifacts[0], artifacts[1:], manifest)
-
-
-def _layout(strategy: str, out: Path, dep_entries: list[Entry], runtime: list[Entry],
-            user_code: list[Entry], model: list[Entry], config_entry: Entry
-            ) -> tuple[Artifact, list[Artifact]]:
-    """Which file goes into which artifact, at which path, for each strategy."""
-    if strategy == "bundle":
-        return Artifact("function.zip", "function", out / "function.zip",
-                        [*dep_entries, *runtime, *user_code, *model, config_entry],
-                        "code, dependencies, model and config"), []
-    if strategy == "endpoint":
-        return Artifact("function.zip", "function", out / "function.zip",
-                        [*dep_entries, *runtime, *user_code, *model, config_entry],
-                        "code, dependencies, config and the model's non-model files (e.g. "
-                        "a tokenizer); the model is served by the endpoint"), []
-    if strategy in STORE_STRATEGIES:
-        return Artifact("function.zip", "function", out / "function.zip",
-                        [*dep_entries, *runtime, *user_code, config_entry],
-                        f"code, dependencies and config; the model is in the {strategy} "
-                        "model store"), []
-    if strategy == "layer":
-        # Dependencies and model in separate layers, model last: a new model version
-        # publishes one new layer and leaves the dependencies' layer as it was.
-        return Artifact("function.zip", "function", out / "function.zip",
-                        [*user_code, config_entry], "config and user code"), [
-            Artifact("layer-1-dependencies.zip", "layer", out / "layer-1-dependencies.zip",
-                     [Entry(f"python/{e.name}", e.source) for e in [*dep_entries, *runtime]],
-                     "python packages and the modelambda runtime (/opt/python)"),
-            Artifact("layer-2-model.zip", "layer", out / "layer-2-model.zip",
-                     [Entry(f"model/{e.name}", e.source) for e in model],
-                     "the model (/opt/model)"),
-        ]
-    return Artifact("context", "image-context", out / "context",
-                    [Entry(f"task/{e.name}", e.source) for e in
-                     [*dep_entries, *runtime, *user_code, *model, config_entry]],
-                    "docker build context: Dockerfile + task root"), []
-
-
-DOCKERFILE = """\
-# Built by modelambda {version}: the {service} function on AWS's Lambda Python base image.
-# docker build --platform {platform} -t {service} .   (or: podman build ...)
-FROM {base}
-COPY task/ ${{LAMBDA_TASK_ROOT}}/
-CMD ["{handler}"]
-"""
-
-
-def _write_context(artifact: Artifact, spec: ServiceSpec, version: str, arch: str) -> None:
-    context = artifact.path
-    context.mkdir(parents=True, exist_ok=True)
-    _copy(artifact.entries, context)
-    dockerfile = context / "Dockerfile"
-    dockerfile.write_text(DOCKERFILE.format(
-        version=modelambda.__version__, service=spec.service.name,
-        platform="linux/amd64" if arch == "x86_64" else "linux/arm64",
-        base=BASE_IMAGES[arch].format(version=version), handler=HANDLER))
-    artifact.entries.append(Entry("Dockerfile", dockerfile))
-    # The context's identity: a hash over its files' names and hashes (sorted).
-    digest = "\n".join(f"{e.name} {sha256_of(context / e.name)}"
-                       for e in sorted(artifact.entries, key=lambda e: e.name))
-    import hashlib
-
-    artifact.sha256 = hashlib.sha256(digest.encode()).hexdigest()
+__all__ = ["MANIFEST_FORMAT", "Strategy", "build", "publishable_model", "requirements_for",
+           "runtime_config"]

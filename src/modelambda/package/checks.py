@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 from modelambda import limits
@@ -62,25 +63,30 @@ class SizeReport:
 class LimitExceeded(ModelambdaError):
     """The artifact would be refused by Lambda."""
 
-    def __init__(self, message: str, report: SizeReport) -> None:
+    def __init__(self, message: str, report: SizeReport, manifest: Path | None = None) -> None:
         super().__init__(message)
         self.report = report
+        self.manifest = manifest  # where the failed checks are recorded
 
 
-def zip_checks(function_unzipped: int, function_zipped: int,
-               layers: Sequence[tuple[str, int, int]]) -> list[Check]:
-    """Checks for a zip function: ``layers`` as (name, unzipped, zipped)."""
+def zip_checks(function_unzipped: int, function_zipped: int | None,
+               layers: Sequence[tuple[str, int, int | None]]) -> list[Check]:
+    """Checks for a zip function: ``layers`` as (name, unzipped, zipped). A zipped size of
+    None (not written yet) leaves out the direct-upload note for that archive."""
     total = function_unzipped + sum(unzipped for _, unzipped, _ in layers)
     checks = [
         Check("function and layers, unzipped", limits.UNZIPPED_TOTAL_BYTES, total),
         Check("layers per function", limits.LAYERS_MAX, len(layers), unit="layers"),
-        Check("function zip, direct upload", limits.ZIP_DIRECT_UPLOAD_BYTES, function_zipped,
-              severity="note", note="over 50 MB: upload it through S3 (deploy does this)"),
     ]
+    if function_zipped is not None:
+        checks.append(Check("function zip, direct upload", limits.ZIP_DIRECT_UPLOAD_BYTES,
+                            function_zipped, severity="note",
+                            note="over 50 MB: upload it through S3 (deploy does this)"))
     for name, _, zipped in layers:
-        checks.append(Check(f"layer {name} zip, direct upload", limits.ZIP_DIRECT_UPLOAD_BYTES,
-                            zipped, severity="note",
-                            note="over 50 MB: publish it from S3 (deploy does this)"))
+        if zipped is not None:
+            checks.append(Check(f"layer {name} zip, direct upload",
+                                limits.ZIP_DIRECT_UPLOAD_BYTES, zipped, severity="note",
+                                note="over 50 MB: publish it from S3 (deploy does this)"))
     return checks
 
 
@@ -98,8 +104,9 @@ def _fmt(n: int, unit: str) -> str:
     return f"{n:,} {unit}"
 
 
-def explain(report: SizeReport, strategy: str, model_bytes: int) -> str:
-    """The error text for the failed checks, with contributors and what would fix it."""
+def explain(report: SizeReport, strategy_fixes: Sequence[str]) -> str:
+    """The error text for the failed checks, with contributors and what would fix it
+    (``strategy_fixes``: what the strategy suggests, e.g. another strategy)."""
     lines = []
     for check in report.failures:
         lines.append(f"{check.name}: {_fmt(check.value, check.unit)} is over the limit of "
@@ -108,11 +115,7 @@ def explain(report: SizeReport, strategy: str, model_bytes: int) -> str:
         lines.append("biggest contributors:")
         for contributor in report.contributors[:10]:
             lines.append(f"  {contributor.bytes:>13,}  {contributor.name}")
-        fixes = []
-        if strategy in ("bundle", "layer"):
-            fixes.append("the 'image' strategy (10 GB limit) fits it")
-            fixes.append(f"the 's3' or 'efs' strategy keeps the model ({model_bytes:,} bytes) "
-                         "out of the function")
+        fixes = list(strategy_fixes)
         fixes.append("quantise the model (int8 is about 4x smaller) or export a smaller one")
         fixes.append("leave out packages the function never imports: [build] exclude = [...]")
         lines.append("what would fix it: " + "; ".join(fixes))

@@ -48,6 +48,15 @@ def cache_root() -> Path:
     return Path(os.environ.get("MODELAMBDA_CACHE") or Path.home() / ".cache" / "modelambda")
 
 
+def installed_versions(site: Path) -> dict[str, str]:
+    """Distribution name -> version of what is installed in ``site``."""
+    versions = {}
+    for info in sorted(site.glob("*.dist-info")):
+        name, _, version = info.name.removesuffix(".dist-info").partition("-")
+        versions[name] = version
+    return versions
+
+
 def pinned(names: tuple[str, ...] | list[str]) -> list[str]:
     """Pin each bare name to the version installed here, so the function runs what the
     in-process tests ran; names with their own specifier are kept as they are."""

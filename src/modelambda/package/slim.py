@@ -1,7 +1,7 @@
 """What never runs in a function, dropped from its dependencies at build time.
 
 Dropped: test suites, C headers and sources, static libraries, type stubs, docs, build-time
-tools (f2py, PyInstaller hooks, onnxruntime's model converters and quantisers), console
+tools (PyInstaller hooks, onnxruntime's model converters and quantisers), console
 scripts, bytecode for other interpreters, and whole distributions the runtime already has
 (boto3/botocore) or the spec excludes. Kept, always: licence files.
 """
@@ -20,7 +20,9 @@ _DROP_DIRS = {"tests", "test", "__tests__", "docs", "doc", "include"}
 _DROP_SUFFIXES = {".pyi", ".h", ".hpp", ".hh", ".c", ".cc", ".cpp", ".cxx", ".pxd", ".pyx",
                   ".pxi", ".a", ".lib", ".md", ".rst"}
 # Build and development tools inside runtime packages (paths relative to site-packages).
-_DROP_PREFIXES = ("bin/", "numpy/f2py/", "numpy/_pyinstaller/", "numpy/distutils/",
+# Only what nothing imports at run time: numpy/f2py stays, because ``from numpy import *``
+# (scipy's array_api_compat does it) imports every name in numpy.__all__, f2py included.
+_DROP_PREFIXES = ("bin/", "numpy/_pyinstaller/", "numpy/distutils/",
                   "onnxruntime/transformers/", "onnxruntime/quantization/",
                   "onnxruntime/tools/", "onnxruntime/datasets/")
 _LICENCE = re.compile(r"^(licen[cs]e|copying|notice|authors|thirdpartynotices)", re.I)

@@ -1,0 +1,78 @@
+"""``image``: function and model in a container image on AWS's Lambda Python base image.
+
+The build writes a Docker build context (``docker build`` or ``podman build`` work on it
+unchanged); locally the context's task root is run as ``/var/task``. Limit: 10 GB
+uncompressed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+from pathlib import Path
+
+import modelambda
+from modelambda.package.archive import Entry
+from modelambda.package.artifacts import HANDLER, Artifact, Parts
+from modelambda.package.checks import Check, image_checks
+from modelambda.runtime.integrity import sha256_file
+from modelambda.spec import ServiceSpec
+from modelambda.strategies.base import Strategy
+
+# AWS's Lambda base images for Python (gallery.ecr.aws/lambda/python).
+BASE_IMAGES = {"x86_64": "public.ecr.aws/lambda/python:{version}",
+               "arm64": "public.ecr.aws/lambda/python:{version}-arm64"}
+
+DOCKERFILE = """\
+# Built by modelambda {version}: the {service} function on AWS's Lambda Python base image.
+# docker build --platform {platform} -t {service} .   (or: podman build ...)
+FROM {base}
+COPY task/ ${{LAMBDA_TASK_ROOT}}/
+CMD ["{handler}"]
+"""
+
+
+class Image(Strategy):
+    name = "image"
+    summary = "function and model in a container image (ECR)"
+    runtime_source = "modelambda.runtime.sources.local:ImageSource"
+
+    def layout(self, parts: Parts, out: Path) -> tuple[Artifact, list[Artifact]]:
+        return Artifact("context", "image-context", out / "context",
+                        [Entry(f"task/{e.name}", e.source) for e in parts.task],
+                        "docker build context: Dockerfile + task root"), []
+
+    def size_checks(self, function: Artifact, layers: list[Artifact], *,
+                    zipped: bool, image_base_bytes: int) -> list[Check]:
+        return image_checks(function.unzipped_bytes, image_base_bytes)
+
+    def size_fixes(self, model_bytes: int) -> list[str]:
+        return [f"the 's3' or 'efs' strategy keeps the model ({model_bytes:,} bytes) out of "
+                "the image"]
+
+    def write(self, function: Artifact, layers: list[Artifact], spec: ServiceSpec,
+              architecture: str) -> None:
+        context = function.path
+        context.mkdir(parents=True, exist_ok=True)
+        for entry in function.entries:
+            target = context / entry.name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                os.link(entry.source.resolve(), target)
+            except OSError:
+                shutil.copy2(entry.source, target)
+        dockerfile = context / "Dockerfile"
+        dockerfile.write_text(DOCKERFILE.format(
+            version=modelambda.__version__, service=spec.service.name,
+            platform="linux/amd64" if architecture == "x86_64" else "linux/arm64",
+            base=base_image(spec.service.runtime, architecture), handler=HANDLER))
+        function.entries.append(Entry("Dockerfile", dockerfile))
+        # The context's identity: a hash over its files' names and hashes (sorted).
+        digest = "\n".join(f"{e.name} {sha256_file(context / e.name)}"
+                           for e in sorted(function.entries, key=lambda e: e.name))
+        function.sha256 = hashlib.sha256(digest.encode()).hexdigest()
+
+
+def base_image(runtime: str, architecture: str) -> str:
+    return BASE_IMAGES[architecture].format(version=runtime.removeprefix("python"))
