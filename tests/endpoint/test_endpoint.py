@@ -19,11 +19,11 @@ from modelambda.runtime.app import App
 from modelambda.runtime.backends.endpoint import EndpointError, EndpointTimeout
 from modelambda.runtime.paths import Paths
 from modelambda.spec import load_spec
-from tests.conftest import IRIS, MINILM_EXAMPLE, SHARED_MINILM, make_app
+from tests.conftest import IRIS, MINILM_DATA, MINILM_EXAMPLE, make_app
 from tests.store.conftest import service
 
 ROWS = json.loads((IRIS / "request.json").read_text())
-TEXTS = json.loads((SHARED_MINILM / "reference_texts.json").read_text())["texts"]
+TEXTS = json.loads((MINILM_DATA / "reference_texts.json").read_text())["texts"]
 
 
 @pytest.fixture(scope="module")

@@ -13,12 +13,12 @@ from modelambda.local.endpoint_host import EndpointHost
 from modelambda.local.services import function_for
 from modelambda.runtime.app import App
 from modelambda.spec import load_spec
-from tests.conftest import IRIS, MINILM_EXAMPLE, SHARED_MINILM, make_app
+from tests.conftest import IRIS, MINILM_DATA, MINILM_EXAMPLE, make_app
 from tests.emulator.conftest import Emu
 from tests.store.conftest import service
 
 ROWS = json.loads((IRIS / "request.json").read_text())
-TEXTS = json.loads((SHARED_MINILM / "reference_texts.json").read_text())["texts"]
+TEXTS = json.loads((MINILM_DATA / "reference_texts.json").read_text())["texts"]
 
 
 @pytest.fixture(scope="module")

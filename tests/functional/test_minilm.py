@@ -13,12 +13,12 @@ from tokenizers import Tokenizer
 
 from modelambda.runtime import InvalidInput, MissingField
 from modelambda.runtime.app import App
-from tests.conftest import MINILM_EXAMPLE, SHARED_MINILM, make_app
+from tests.conftest import MINILM_DATA, MINILM_EXAMPLE, make_app
 
 
 def test_reproduces_reference_embeddings(minilm_app: App) -> None:
-    texts = json.loads((SHARED_MINILM / "reference_texts.json").read_text())["texts"]
-    expected = np.load(SHARED_MINILM / "reference_embeddings.npy")
+    texts = json.loads((MINILM_DATA / "reference_texts.json").read_text())["texts"]
+    expected = np.load(MINILM_DATA / "reference_embeddings.npy")
 
     result = minilm_app.handle({"instances": texts})
 
@@ -30,7 +30,7 @@ def test_reproduces_reference_embeddings(minilm_app: App) -> None:
 
 def test_each_text_alone_matches_the_batch(minilm_app: App) -> None:
     # Padding to the longest text in a batch must not change any embedding.
-    texts = json.loads((SHARED_MINILM / "reference_texts.json").read_text())["texts"]
+    texts = json.loads((MINILM_DATA / "reference_texts.json").read_text())["texts"]
     batch = np.array(minilm_app.handle({"instances": texts})["predictions"])
     for i, text in enumerate(texts):
         alone = np.array(minilm_app.handle({"instances": [text]})["predictions"][0])
@@ -38,13 +38,13 @@ def test_each_text_alone_matches_the_batch(minilm_app: App) -> None:
 
 
 def test_long_text_is_truncated_to_256_tokens_like_sentence_transformers(
-    minilm_app: App,
+    minilm_app: App, minilm_dir: Path,
 ) -> None:
     # GIVEN a text of about 400 word tokens
     words = [f"word{i % 50}" for i in range(400)]
     long_text = " ".join(words)
     # sentence-transformers keeps [CLS] + the first 254 tokens + [SEP] (max_seq_length 256).
-    raw = Tokenizer.from_file(str(SHARED_MINILM / "tokenizer.json"))
+    raw = Tokenizer.from_file(str(minilm_dir / "model" / "tokenizer.json"))
     raw.no_padding()
     raw.no_truncation()
     ids = raw.encode(long_text).ids
@@ -52,7 +52,7 @@ def test_long_text_is_truncated_to_256_tokens_like_sentence_transformers(
     cls_id, sep_id = ids[0], ids[-1]
     truncated = np.array([[cls_id, *ids[1:255], sep_id]], dtype=np.int64)
     assert truncated.shape == (1, 256)
-    session = ort.InferenceSession(str(SHARED_MINILM / "model.onnx"),
+    session = ort.InferenceSession(str(minilm_dir / "model" / "model.onnx"),
                                    providers=["CPUExecutionProvider"])
     (expected,) = session.run(None, {"input_ids": truncated,
                                      "attention_mask": np.ones_like(truncated)})

@@ -17,11 +17,11 @@ from modelambda.modelstore import DirStore, S3Store
 from modelambda.runtime import ModelLoadError, storelayout
 from modelambda.runtime.app import App
 from modelambda.spec import load_spec
-from tests.conftest import IRIS, MINILM_EXAMPLE, SHARED_MINILM, make_app
+from tests.conftest import IRIS, MINILM_DATA, MINILM_EXAMPLE, make_app
 from tests.store.conftest import BUCKET, service, store_app
 
 ROWS = json.loads((IRIS / "request.json").read_text())
-TEXTS = json.loads((SHARED_MINILM / "reference_texts.json").read_text())["texts"]
+TEXTS = json.loads((MINILM_DATA / "reference_texts.json").read_text())["texts"]
 
 
 def s3_service(tmp_path: Path, source: Path = IRIS, refresh_s: int = 0) -> Path:
