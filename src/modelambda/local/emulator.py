@@ -19,7 +19,7 @@ from modelambda import limits
 from modelambda.local.front import Front, too_large_response
 from modelambda.local.function import Function
 from modelambda.local.httpserver import HttpServer
-from modelambda.local.sandbox import bwrap_path
+from modelambda.local.sandbox import sandbox_mode
 from modelambda.local.settings import FunctionSettings
 
 
@@ -77,8 +77,13 @@ class Emulator:
         return self.functions.get(self.models.get(name, name))
 
     def describe(self) -> dict[str, Any]:
-        return {"status": "ok", "url": self.url, "sandbox": "bwrap" if bwrap_path() else "plain",
-                "functions": [f.describe() for f in self.functions.values()]}
+        """What /health shows. ``sandbox`` is how the functions' environments really run
+        ("bwrap" or "plain"; "mixed" if they differ; with no function, how one would run by
+        default); each function says its own."""
+        functions = [f.describe() for f in self.functions.values()]
+        modes = {f["sandbox"] for f in functions} or {sandbox_mode(None)}
+        return {"status": "ok", "url": self.url,
+                "sandbox": modes.pop() if len(modes) == 1 else "mixed", "functions": functions}
 
     async def stop(self, drain_s: float = 10.0) -> None:
         """Stop taking requests, drain in-flight work, stop every environment."""

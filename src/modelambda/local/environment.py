@@ -21,7 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 from modelambda import limits
-from modelambda.local import procfs
+from modelambda.local import errortypes, procfs
 from modelambda.local.httpserver import HttpRequest, HttpResponse, HttpServer
 from modelambda.local.processes import PolledProcess, SpawnedProcess
 from modelambda.local.results import Invocation, InvocationResult
@@ -47,7 +47,7 @@ class InitFailed(Exception):
 
     @property
     def error_type(self) -> str:
-        return str(self.payload.get("errorType", "Runtime.Unknown"))
+        return str(self.payload.get("errorType", errortypes.UNKNOWN))
 
 
 def _error(error_type: str, message: str) -> dict[str, Any]:
@@ -194,9 +194,9 @@ class Environment:
             self.kill()
             timeout = f"{self.settings.timeout_s:.2f}"
             payload = _json_bytes(_error(
-                "Sandbox.Timedout", f"RequestId: {invocation.request_id} Error: Task timed out "
-                                    f"after {timeout} seconds"))
-            error_type = "Sandbox.Timedout"
+                errortypes.TIMED_OUT, f"RequestId: {invocation.request_id} Error: Task timed "
+                                      f"out after {timeout} seconds"))
+            error_type = errortypes.TIMED_OUT
             self._log(f"{self._timestamp()} {invocation.request_id} Task timed out after "
                       f"{timeout} seconds")
         duration = (time.monotonic() - self._delivered_at) * 1000
@@ -235,7 +235,7 @@ class Environment:
         if match and request.method == "POST":
             return self._post_result(match.group(1), match.group(2), request)
         if path in (f"{API}/init/error", f"{API}/restore/error") and request.method == "POST":
-            self._init_error = self._parse_error(request, "Runtime.Unknown")
+            self._init_error = self._parse_error(request, errortypes.UNKNOWN)
             return HttpResponse(202, b'{"status":"OK"}')
         return HttpResponse(404, _json_bytes(_error("NotFound", f"no route {path}")))
 
@@ -271,11 +271,11 @@ class Environment:
             return HttpResponse(400, _json_bytes(_error(
                 "InvalidRequestID", f"unknown request id {request_id}")))
         if kind == "error":
-            self._finish(_json_bytes(self._parse_error(request, "Runtime.Unknown")), "Unhandled")
+            self._finish(_json_bytes(self._parse_error(request, errortypes.UNKNOWN)), "Unhandled")
             return HttpResponse(202, b'{"status":"OK"}')
         if len(request.body) > limits.SYNC_PAYLOAD_BYTES:
             self._finish(_json_bytes(_error(
-                "Function.ResponseSizeTooLarge",
+                errortypes.RESPONSE_SIZE_TOO_LARGE,
                 f"Response payload size ({len(request.body)} bytes) exceeded maximum allowed "
                 f"payload size ({limits.SYNC_PAYLOAD_BYTES} bytes).")), "Unhandled")
             return HttpResponse(413, _json_bytes(_error(
@@ -305,14 +305,15 @@ class Environment:
         self.state = DEAD
         self._queue.put_nowait(None)
         if self._oom:
-            failure = _error("Runtime.OutOfMemory",
+            failure = _error(errortypes.OUT_OF_MEMORY,
                              "Runtime exited with error: signal: killed (out of memory: "
                              f"over {self.settings.memory_mb} MB)")
         elif code < 0:
-            failure = _error("Runtime.ExitError",
+            failure = _error(errortypes.EXIT_ERROR,
                              f"Runtime exited with error: signal: {signal.Signals(-code).name}")
         else:
-            failure = _error("Runtime.ExitError", f"Runtime exited with error: exit status {code}")
+            failure = _error(errortypes.EXIT_ERROR,
+                             f"Runtime exited with error: exit status {code}")
         if self._ready is not None and not self._ready.done():
             for fd in self._fds:
                 self._drain(fd)
@@ -341,7 +342,7 @@ class Environment:
             self.peak_rss = max(self.peak_rss, self.rss)
             if self.rss > limit and not self._oom:
                 self._oom = True
-                self._log(f"Runtime.OutOfMemory: {self.rss // MB} MB used, memory size "
+                self._log(f"{errortypes.OUT_OF_MEMORY}: {self.rss // MB} MB used, memory size "
                           f"{self.settings.memory_mb} MB")
                 self.kill()
             await asyncio.sleep(MEMORY_POLL_S if self.state in (BUSY, STARTING)

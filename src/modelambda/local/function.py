@@ -18,8 +18,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from modelambda.local import errortypes
 from modelambda.local.environment import BUSY, DEAD, IDLE, STARTING, Environment, InitFailed
 from modelambda.local.results import Invocation, InvocationResult
+from modelambda.local.sandbox import sandbox_mode
 from modelambda.local.settings import FunctionSettings
 from modelambda.local.snapstart import RestoredEnvironment, Template
 
@@ -27,7 +29,7 @@ THROTTLE_RETRY_S = 0.5
 
 
 def _start_error(exc: Exception) -> dict[str, Any]:
-    return {"errorType": "Runtime.StartError",
+    return {"errorType": errortypes.START_ERROR,
             "errorMessage": f"the environment could not start: {type(exc).__name__}: {exc}"}
 
 
@@ -148,7 +150,7 @@ class Function:
         self.sink(f"INIT_REPORT Init Duration: {self.settings.init_timeout_s * 1000:.2f} ms\t"
                   "Phase: init\tStatus: timeout")
         return await self._start(invocation, self.settings.timeout_s, {
-            "errorType": "Sandbox.Timedout",
+            "errorType": errortypes.TIMED_OUT,
             "errorMessage": f"RequestId: {invocation.request_id} Error: Task timed out "
                             f"after {self.settings.timeout_s:.2f} seconds"})
 
@@ -185,7 +187,7 @@ class Function:
         except TimeoutError:
             await self._retire(placeholder)
             return None, self._failure(invocation, placeholder, {
-                "errorType": "Runtime.InitTimeout",
+                "errorType": errortypes.INIT_TIMEOUT,
                 "errorMessage": "the SnapStart snapshot's init phase timed out"})
         except Exception as exc:
             await self._retire(placeholder)
@@ -201,7 +203,7 @@ class Function:
         except (InitFailed, TimeoutError) as exc:
             await self._retire(env)
             payload = exc.payload if isinstance(exc, InitFailed) else {
-                "errorType": "Runtime.RestoreTimeout",
+                "errorType": errortypes.RESTORE_TIMEOUT,
                 "errorMessage": "the after-restore hooks did not finish in 10 s"}
             return None, self._failure(invocation, env, payload)
         except Exception as exc:
@@ -211,7 +213,7 @@ class Function:
     def _failure(self, invocation: Invocation, env: Environment,
                  payload: dict[str, Any]) -> InvocationResult:
         init_ms = (time.monotonic() - env.created) * 1000
-        error_type = str(payload.get("errorType", "Runtime.Unknown"))
+        error_type = str(payload.get("errorType", errortypes.UNKNOWN))
         body = {"errorMessage": payload.get("errorMessage", ""), "errorType": error_type,
                 "requestId": "", "stackTrace": payload.get("stackTrace", [])}
         result = InvocationResult(
@@ -311,6 +313,7 @@ class Function:
     def describe(self) -> dict[str, Any]:
         described = {"name": self.settings.name, "arn": self.settings.arn,
                      "runtime": self.settings.runtime, "memory_mb": self.settings.memory_mb,
+                     "sandbox": sandbox_mode(self.settings.use_bwrap),
                      "timeout_s": self.settings.timeout_s, "concurrency_limit": self.limit,
                      "active": self.active(), "queued_events": len(self._pending_events),
                      "environments": [env.describe() for env in self.environments]}

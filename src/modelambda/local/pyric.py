@@ -3,8 +3,13 @@
 It does what awslambdaric does for a handler: import it (reporting init errors with the same
 error types), then loop: ``GET /next``, call ``handler(event, context)``, ``POST`` the
 response or the error. Standalone on purpose (stdlib only, no modelambda imports): the
-emulator runs it by path inside the environment, as ``python -S pyric.py module.function``.
-Its ``RuntimeClient`` also serves SnapStart's forked environments (``snapstart.py``).
+emulator copies it into the runtime directory and runs it by path inside the environment, as
+``python -S /var/runtime/<client dir>/pyric.py module.function`` (``lambda_runtime.py``),
+where modelambda itself is not importable. Its ``RuntimeClient`` also serves SnapStart's
+forked environments (``snapstart_boot.py``).
+
+The error types are literals here for that reason; ``errortypes.py`` holds the same names for
+the emulator's side, and a test checks that the two agree.
 """
 
 from __future__ import annotations
@@ -20,6 +25,14 @@ import traceback
 from typing import Any
 
 API = "/2018-06-01/runtime"
+
+# The names and values of modelambda/local/errortypes.py (a test checks that they agree):
+# literals here, because this file runs where modelambda cannot be imported.
+MALFORMED_HANDLER_NAME = "Runtime.MalformedHandlerName"
+IMPORT_MODULE_ERROR = "Runtime.ImportModuleError"
+USER_CODE_SYNTAX_ERROR = "Runtime.UserCodeSyntaxError"
+HANDLER_NOT_FOUND = "Runtime.HandlerNotFound"
+UNKNOWN = "Runtime.Unknown"
 
 
 class RuntimeClient:
@@ -73,9 +86,9 @@ class RuntimeClient:
 
 def _error_type(data: bytes) -> str:
     try:
-        return str(json.loads(data).get("errorType", "Runtime.Unknown"))
+        return str(json.loads(data).get("errorType", UNKNOWN))
     except (ValueError, AttributeError):
-        return "Runtime.Unknown"
+        return UNKNOWN
 
 
 class Fault(Exception):
@@ -117,18 +130,18 @@ def load_handler(name: str) -> Any:
     try:
         module_name, function = name.rsplit(".", 1)
     except ValueError as exc:
-        raise Fault("Runtime.MalformedHandlerName", f"Bad handler '{name}': {exc}") from exc
+        raise Fault(MALFORMED_HANDLER_NAME, f"Bad handler '{name}': {exc}") from exc
     try:
         module = importlib.import_module(module_name.replace("/", "."))
     except ImportError as exc:
-        raise Fault("Runtime.ImportModuleError",
+        raise Fault(IMPORT_MODULE_ERROR,
                     f"Unable to import module '{module_name}': {exc}") from exc
     except SyntaxError as exc:
-        raise Fault("Runtime.UserCodeSyntaxError",
+        raise Fault(USER_CODE_SYNTAX_ERROR,
                     f"Syntax error in module '{module_name}': {exc}") from exc
     handler = getattr(module, function, None)
     if handler is None:
-        raise Fault("Runtime.HandlerNotFound",
+        raise Fault(HANDLER_NOT_FOUND,
                     f"Handler '{function}' missing on module '{module_name}'")
     return handler
 
@@ -139,6 +152,10 @@ def error_payload(exc: BaseException, error_type: str | None = None) -> dict[str
 
 
 def main(argv: list[str]) -> None:
+    # Run by path, Python put this file's directory first on sys.path; put the working
+    # directory (the task root) there, as `python -m awslambdaric` has it.
+    if sys.path and os.path.abspath(sys.path[0]) == os.path.dirname(os.path.abspath(__file__)):
+        sys.path[0] = os.getcwd()
     client = RuntimeClient(os.environ["AWS_LAMBDA_RUNTIME_API"])
     task_root = os.environ.get("LAMBDA_TASK_ROOT")
     if task_root and task_root not in sys.path:

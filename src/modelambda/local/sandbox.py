@@ -7,8 +7,13 @@ left on device" as on Lambda), EFS directories at their mount paths, its own PID
 The host's root is bound read-only underneath for the interpreter and the system libraries;
 the interpreter runs with ``-S`` so no site-packages of this machine leak in.
 
-Without bwrap, the process runs plainly with the paths remapped through the runtime's
-``MODELAMBDA_*`` variables, and the emulator says once that isolation is off.
+Without bwrap (not installed, or switched off with ``use_bwrap=False``, i.e. ``up
+--no-sandbox``), the process runs plainly with the paths remapped through the runtime's
+``MODELAMBDA_*`` variables, and the emulator says once that isolation is off, and why.
+
+modelambda's own runtime-side files (the pure-Python client, SnapStart's template) are shipped
+into the runtime directory and run from ``/var/runtime`` (``lambda_runtime.ship_client``), so
+nothing of the path modelambda is installed at needs to be visible inside.
 """
 
 from __future__ import annotations
@@ -18,11 +23,13 @@ import shutil
 import sys
 from dataclasses import dataclass, field
 
+from modelambda.local.lambda_runtime import ship_client
+
 TASK_ROOT = "/var/task"
 RUNTIME_DIR = "/var/runtime"
 OPT_DIR = "/opt"
 
-_warned = False
+_warned: set[str] = set()  # the reasons already said
 
 
 @dataclass
@@ -37,10 +44,18 @@ class SandboxSpec:
     mounts: dict[str, str] = field(default_factory=dict)  # mount path in env -> host dir (rw)
     env: dict[str, str] = field(default_factory=dict)  # Lambda's variables for the function
     runtime_client: str = "awslambdaric"  # or "python": modelambda's pyric.py
+    # a file of modelambda's runtime client (lambda_runtime.CLIENT_FILES) to run instead of
+    # the runtime client, e.g. "snapstart_boot.py" for SnapStart's template
+    entry: str | None = None
 
 
 def bwrap_path() -> str | None:
     return shutil.which("bwrap")
+
+
+def sandbox_mode(use_bwrap: bool | None) -> str:
+    """"bwrap" or "plain": how environments started with ``use_bwrap`` really run."""
+    return "bwrap" if use_bwrap is not False and bwrap_path() is not None else "plain"
 
 
 def python_path(python_version: str, task: str, opt: str | None, runtime: str) -> str:
@@ -65,15 +80,10 @@ def bwrap_mounts(spec: SandboxSpec) -> list[str]:
     home = os.path.expanduser("~")
     if home not in ("/", "") and os.path.isdir(home):
         argv += ["--tmpfs", home]  # the developer's files are not the function's
-        # ... but what runs the function stays visible where it is: the interpreter's
-        # installation (e.g. pyenv's) and modelambda's own runtime client files
-        from modelambda.local import pyric
-
-        keep = {os.path.dirname(os.path.dirname(os.path.realpath(spec.python))),
-                os.path.dirname(os.path.realpath(pyric.__file__))}
-        for path in sorted(keep):
-            if (path + "/").startswith(home.rstrip("/") + "/"):
-                argv += ["--ro-bind", path, path]
+        # ... but the interpreter's installation (e.g. pyenv's) stays visible where it is
+        interpreter = os.path.dirname(os.path.dirname(os.path.realpath(spec.python)))
+        if (interpreter + "/").startswith(home.rstrip("/") + "/"):
+            argv += ["--ro-bind", interpreter, interpreter]
     if spec.mounts:
         argv += ["--tmpfs", "/mnt"]  # EFS mount points live under /mnt, as on Lambda
     for mount_path, host_dir in sorted(spec.mounts.items()):
@@ -81,17 +91,27 @@ def bwrap_mounts(spec: SandboxSpec) -> list[str]:
     return argv
 
 
+def _warn_plain(reason: str) -> None:
+    if reason in _warned:
+        return
+    _warned.add(reason)
+    why = ("the sandbox is off as asked (--no-sandbox / use_bwrap=False)" if reason == "asked"
+           else "bwrap not found (apt-get install bubblewrap)")
+    print(f"modelambda: {why}: environments run as plain processes: no read-only /var/task, "
+          "no /tmp size cap, no PID namespace", file=sys.stderr)
+
+
 def build_command(spec: SandboxSpec, python_version: str, use_bwrap: bool | None = None
                   ) -> tuple[list[str], dict[str, str], str]:
     """(argv, environment, working directory) for one environment's process."""
-    global _warned
     bwrap = bwrap_path() if use_bwrap is not False else None
     if use_bwrap and bwrap is None:
         raise RuntimeError("bubblewrap (bwrap) is not installed: apt-get install bubblewrap")
-    if spec.runtime_client == "python":
-        from modelambda.local import pyric
-
-        runtime_args = [spec.python, "-S", pyric.__file__, spec.handler]
+    runtime_root = RUNTIME_DIR if bwrap is not None else spec.runtime_dir
+    entry = spec.entry or ("pyric.py" if spec.runtime_client == "python" else None)
+    if entry is not None:
+        client = ship_client(spec.runtime_dir)
+        runtime_args = [spec.python, "-S", f"{runtime_root}/{client}/{entry}", spec.handler]
     else:
         runtime_args = [spec.python, "-S", "-m", "awslambdaric", spec.handler]
     env = dict(spec.env)
@@ -102,11 +122,7 @@ def build_command(spec: SandboxSpec, python_version: str, use_bwrap: bool | None
         return [bwrap, *bwrap_mounts(spec), "--proc", "/proc", "--dev", "/dev",
                 "--unshare-pid", "--die-with-parent", "--new-session", "--chdir", TASK_ROOT,
                 *runtime_args], env, "/"
-    if not _warned:
-        _warned = True
-        print("modelambda: bwrap not found, environments run as plain processes: no read-only "
-              "/var/task, no /tmp size cap, no PID namespace (apt-get install bubblewrap)",
-              file=sys.stderr)
+    _warn_plain("asked" if use_bwrap is False else "missing")
     os.makedirs(spec.tmp_dir, exist_ok=True)
     env.update(LAMBDA_TASK_ROOT=spec.task_dir, LAMBDA_RUNTIME_DIR=spec.runtime_dir,
                MODELAMBDA_TMP_DIR=spec.tmp_dir, TMPDIR=spec.tmp_dir,

@@ -5,9 +5,10 @@ memory, and starts new environments by restoring that snapshot, then runs the af
 hooks. Here the snapshot is a live process: the *template* is an environment that runs init
 and the before-snapshot hooks (awslambdaric does both when AWS_LAMBDA_INITIALIZATION_TYPE is
 ``snap-start``) and, where awslambdaric asks the Runtime API for ``/restore/next``, becomes a
-fork server instead. Each restore is a ``fork()`` of it: the child gets its own Runtime API
-address and its own stdout/stderr (passed over a Unix socket), returns from ``restore_next``,
-and awslambdaric runs the after-restore hooks and starts polling for invocations.
+fork server instead (``snapstart_boot.py``, run from the runtime directory). Each restore is a
+``fork()`` of it: the child gets its own Runtime API address and its own stdout/stderr (passed
+over a Unix socket), returns from ``restore_next``, and awslambdaric runs the after-restore
+hooks and starts polling for invocations.
 
 Known difference from Lambda: the restored environments share the template's sandbox, so
 their ``/tmp`` is one tmpfs (on Lambda each restore gets its own copy of the snapshot's).
@@ -24,56 +25,13 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from modelambda.local import pyric
+from modelambda.local import errortypes
 from modelambda.local.environment import Environment, InitFailed
 from modelambda.local.processes import PolledProcess, SpawnedProcess
-from modelambda.local.sandbox import build_command
+from modelambda.local.sandbox import build_command, sandbox_mode
 from modelambda.local.settings import FunctionSettings
 
 SOCKET_DIR_IN_ENV = "/var/snapshot"
-
-# Runs inside the template's sandbox as `python -S -c BOOTSTRAP <handler>`.
-BOOTSTRAP = r'''
-import importlib.util, json, os, signal, socket, sys
-from awslambdaric import __main__ as ric_main
-from awslambdaric import lambda_runtime_client as lrc
-
-_spec = importlib.util.spec_from_file_location("pyric", os.environ["MODELAMBDA_PYRIC"])
-pyric = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(pyric)
-
-
-def restore_next(self):
-    control = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    control.connect(os.environ["MODELAMBDA_SNAPSHOT_SOCKET"])
-    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # restored environments reap themselves
-    control.sendall(b'{"snapshot": "ready"}\n')
-    while True:
-        message, fds, _, _ = socket.recv_fds(control, 65536, 2)
-        if not message:
-            os._exit(0)
-        request = json.loads(message)
-        pid = os.fork()
-        if pid == 0:
-            signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # the function's subprocesses
-            control.close()
-            os.dup2(fds[0], 1)
-            os.dup2(fds[1], 2)
-            for fd in fds:
-                os.close(fd)
-            os.environ["AWS_LAMBDA_RUNTIME_API"] = request["runtime_api"]
-            self.lambda_runtime_address = request["runtime_api"]
-            # A forked child cannot reuse awslambdaric's native client: it was bound to the
-            # template's Runtime API address when the module was imported.
-            lrc.runtime_client = pyric.RuntimeClient(request["runtime_api"])
-            return  # awslambdaric now runs the after-restore hooks, then the invoke loop
-        for fd in fds:
-            os.close(fd)
-        control.sendall(json.dumps({"pid": pid}).encode() + b"\n")
-
-lrc.LambdaRuntimeClient.restore_next = restore_next
-ric_main.main(["awslambdaric", sys.argv[1]])
-'''
 
 
 def host_pid(namespace_pid: int, root_pid: int) -> int | None:
@@ -108,13 +66,11 @@ class Template(Environment):
 
     async def _launch(self, stdout: int, stderr: int, initialization: str
                       ) -> SpawnedProcess | PolledProcess:
-        bwrap = self.settings.use_bwrap is not False
+        bwrap = sandbox_mode(self.settings.use_bwrap) == "bwrap"
         env_socket = (f"{SOCKET_DIR_IN_ENV}/control.sock" if bwrap else self.socket_path)
-        spec = self.sandbox_spec("snap-start", {"MODELAMBDA_SNAPSHOT_SOCKET": env_socket,
-                                                "MODELAMBDA_PYRIC": pyric.__file__})
+        spec = self.sandbox_spec("snap-start", {"MODELAMBDA_SNAPSHOT_SOCKET": env_socket})
+        spec.entry = "snapstart_boot.py"
         argv, env, cwd = build_command(spec, self.settings.python_version, self.settings.use_bwrap)
-        runtime_at = argv.index("-m")
-        argv[runtime_at:runtime_at + 2] = ["-c", BOOTSTRAP]
         if argv[0].endswith("bwrap"):
             at = argv.index("--proc")
             argv[at:at] = ["--bind", self.socket_dir, SOCKET_DIR_IN_ENV]
@@ -165,7 +121,7 @@ class Template(Environment):
         while not data.endswith(b"\n"):
             chunk = await loop.sock_recv(self._control, 4096)
             if not chunk:
-                raise InitFailed({"errorType": "Runtime.SnapshotLost",
+                raise InitFailed({"errorType": errortypes.SNAPSHOT_LOST,
                                   "errorMessage": "the SnapStart template exited"})
             data += chunk
         return data
@@ -179,7 +135,7 @@ class Template(Environment):
             reply = json.loads(await self._read_line())
         pid = host_pid(int(reply["pid"]), self.proc.pid)
         if pid is None:
-            raise InitFailed({"errorType": "Runtime.RestoreError",
+            raise InitFailed({"errorType": errortypes.RESTORE_ERROR,
                               "errorMessage": "the restored environment vanished at start"})
         return pid
 

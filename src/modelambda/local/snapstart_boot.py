@@ -1,0 +1,77 @@
+"""SnapStart's template process: awslambdaric, turned into a fork server at ``/restore/next``.
+
+Runs inside the template's sandbox as ``python -S /var/runtime/<client dir>/snapstart_boot.py
+module.function`` (see ``lambda_runtime.ship_client``): standalone, like ``pyric.py`` beside
+it (stdlib and awslambdaric only, no modelambda imports), because the sandbox cannot see where
+modelambda is installed. awslambdaric runs init and the before-snapshot hooks (it does both
+when AWS_LAMBDA_INITIALIZATION_TYPE is ``snap-start``), then asks the Runtime API for
+``/restore/next``: here that call connects to the emulator's control socket and serves forks.
+Each fork gets its own Runtime API address and stdout/stderr (passed over the socket),
+returns from ``restore_next``, and awslambdaric runs the after-restore hooks and polls.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import signal
+import socket
+import sys
+from types import ModuleType
+from typing import Any
+
+
+def _load_pyric() -> ModuleType:
+    """pyric.py from beside this file (this directory is not on sys.path, see main)."""
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pyric.py")
+    spec = importlib.util.spec_from_file_location("pyric", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def main(argv: list[str]) -> None:
+    # Run by path, Python put this file's directory first on sys.path; put the working
+    # directory (the task root) there, as `python -m awslambdaric` has it.
+    if sys.path and os.path.abspath(sys.path[0]) == os.path.dirname(os.path.abspath(__file__)):
+        sys.path[0] = os.getcwd()
+    pyric = _load_pyric()
+    from awslambdaric import __main__ as ric_main
+    from awslambdaric import lambda_runtime_client as lrc
+
+    def restore_next(self: Any) -> None:
+        control = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        control.connect(os.environ["MODELAMBDA_SNAPSHOT_SOCKET"])
+        signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # restored environments reap themselves
+        control.sendall(b'{"snapshot": "ready"}\n')
+        while True:
+            message, fds, _, _ = socket.recv_fds(control, 65536, 2)
+            if not message:
+                os._exit(0)
+            request = json.loads(message)
+            pid = os.fork()
+            if pid == 0:
+                signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # the function's subprocesses
+                control.close()
+                os.dup2(fds[0], 1)
+                os.dup2(fds[1], 2)
+                for fd in fds:
+                    os.close(fd)
+                os.environ["AWS_LAMBDA_RUNTIME_API"] = request["runtime_api"]
+                self.lambda_runtime_address = request["runtime_api"]
+                # A forked child cannot reuse awslambdaric's native client: it was bound to
+                # the template's Runtime API address when the module was imported.
+                lrc.runtime_client = pyric.RuntimeClient(request["runtime_api"])
+                return  # awslambdaric now runs the after-restore hooks, then the invoke loop
+            for fd in fds:
+                os.close(fd)
+            control.sendall(json.dumps({"pid": pid}).encode() + b"\n")
+
+    lrc.LambdaRuntimeClient.restore_next = restore_next
+    ric_main.main(["awslambdaric", argv[1]])
+
+
+if __name__ == "__main__":
+    main(sys.argv)
