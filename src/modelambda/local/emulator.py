@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import sys
 import tempfile
 import threading
@@ -16,6 +15,7 @@ from concurrent.futures import Future
 from typing import Any
 
 from modelambda import limits
+from modelambda.local.errorlog import log_exception
 from modelambda.local.front import Front, too_large_response
 from modelambda.local.function import Function
 from modelambda.local.httpserver import HttpServer
@@ -87,10 +87,21 @@ class Emulator:
 
     async def stop(self, drain_s: float = 10.0) -> None:
         """Stop taking requests, drain in-flight work, stop every environment."""
-        await self.server.stop(drain_s)  # requests in flight get their answers
-        await asyncio.gather(*(f.stop(drain_s) for f in self.functions.values()))
+        try:
+            await self.server.stop(drain_s)  # requests in flight get their answers
+        except Exception as exc:  # the functions are stopped all the same
+            log_exception("stopping the front door", exc)
+        functions = list(self.functions.values())
+        results = await asyncio.gather(*(f.stop(drain_s) for f in functions),
+                                       return_exceptions=True)
+        for function, result in zip(functions, results, strict=True):
+            if isinstance(result, BaseException):
+                log_exception(f"stopping function {function.settings.name}", result)
         if self._tmp is not None:
-            self._tmp.cleanup()
+            try:
+                self._tmp.cleanup()
+            except OSError as exc:
+                log_exception(f"removing {self._tmp.name}", exc)
 
 
 class EmulatorThread:
@@ -140,10 +151,14 @@ class EmulatorThread:
     def stop(self, drain_s: float = 10.0) -> None:
         if not self.loop.is_running():
             return
-        with contextlib.suppress(Exception):
+        try:
             self.call(self.emulator.stop(drain_s), timeout=drain_s + 30)
-        with contextlib.suppress(Exception):
+        except Exception as exc:  # the loop is still stopped and closed
+            log_exception("stopping the emulator", exc)
+        try:
             self.call(self._cancel_rest(), timeout=10)
+        except Exception as exc:
+            log_exception("cancelling the emulator's remaining tasks", exc)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(timeout=10)
         self.loop.close()

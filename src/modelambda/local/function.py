@@ -11,7 +11,6 @@ other, so its event is retried, not lost.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 import time
@@ -20,6 +19,7 @@ from typing import Any
 
 from modelambda.local import errortypes
 from modelambda.local.environment import BUSY, DEAD, IDLE, STARTING, Environment, InitFailed
+from modelambda.local.errorlog import log_exception
 from modelambda.local.results import Invocation, InvocationResult
 from modelambda.local.sandbox import sandbox_mode
 from modelambda.local.settings import FunctionSettings
@@ -339,9 +339,14 @@ class Function:
             self._write_failure(payload, request_id, None, 0, "EmulatorShutdown")
         self._pending_events.clear()
         for env in list(self.environments):
-            with contextlib.suppress(Exception):
+            try:
                 await self._retire(env)
+            except Exception as exc:  # the others are still stopped
+                log_exception(f"stopping environment {env.id}", exc)
         if self._template_ready is not None and not self._template_ready.done():
             self._template_ready.cancel()
         if self.template is not None:
-            await self.template.close()
+            try:
+                await self.template.close()
+            except Exception as exc:
+                log_exception(f"stopping the SnapStart template {self.template.id}", exc)

@@ -9,9 +9,12 @@ parses the little HTTP/1.1 they need directly on asyncio streams and sets TCP_NO
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 from collections.abc import Awaitable, Callable
 from urllib.parse import parse_qsl, unquote, urlsplit
+
+from modelambda.local.errorlog import log_exception
 
 REASONS = {100: "Continue", 200: "OK", 202: "Accepted", 204: "No Content", 400: "Bad Request",
            403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed", 413: "Payload Too Large",
@@ -90,6 +93,15 @@ def encode_response(response: HttpResponse, keep_alive: bool) -> bytes:
     if not keep_alive:
         head.append("Connection: close")
     return ("\r\n".join(head) + "\r\n\r\n").encode("latin-1", "replace") + response.body
+
+
+def internal_error(exc: BaseException) -> HttpResponse:
+    """The 500 a client gets for a bug of ours: JSON, as the AWS service error botocore
+    parses (ServiceException), with the exception's type but no traceback (that is logged)."""
+    body = {"Type": "Service", "message": f"internal error in the emulator "
+                                          f"({type(exc).__name__}); its log has the details"}
+    return HttpResponse(500, json.dumps(body).encode(), [
+        ("Content-Type", "application/json"), ("x-amzn-ErrorType", "ServiceException")])
 
 
 class HttpServer:
@@ -185,8 +197,9 @@ class HttpServer:
             return keep_alive
         try:
             response = await self.handler(HttpRequest(method, target, headers, body))
-        except Exception as exc:  # a bug in a handler must not kill the server
-            response = HttpResponse(500, f"internal error: {exc!r}".encode())
+        except Exception as exc:  # a bug in a handler must not kill the server, nor hide
+            log_exception(f"{method} {target} on port {self.port}", exc)
+            response = internal_error(exc)
         keep_alive = keep_alive and not self._closing
         writer.write(encode_response(response, keep_alive))
         await writer.drain()

@@ -8,6 +8,8 @@ none at all, plus credentials).
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
 from typing import Any
 
 REGION = "us-east-1"
@@ -34,8 +36,6 @@ class EmbeddedS3:
     def start(self, timeout: float = 30.0) -> EmbeddedS3:
         """Start moto's server in its own process: in this one it would compete with the
         emulator's event loop for the GIL on every download."""
-        import subprocess
-        import sys
         import time
 
         try:
@@ -64,7 +64,9 @@ class EmbeddedS3:
             self._server.terminate()
             try:
                 self._server.wait(10)
-            except Exception:
+            except subprocess.TimeoutExpired:
+                print(f"modelambda: the embedded S3 at {self.url} did not stop in 10 s after "
+                      "SIGTERM; killing it", file=sys.stderr, flush=True)
                 self._server.kill()
                 self._server.wait(5)
             self._server = None
