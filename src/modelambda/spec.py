@@ -393,7 +393,6 @@ def function_config(spec: ServiceSpec, *,
     """The config a built function runs with, for the spec's strategy (``for_strategy``
     picks another): the strategy says where the model is and may change the backend."""
     unit = spec.strategy.unit
-    config = compile_runtime_config(spec, unit.source(spec, verify_checksums(spec)),
-                                    files=files)
+    config = compile_runtime_config(spec, unit.source(spec), files=files)
     unit.configure(config, spec)
     return config

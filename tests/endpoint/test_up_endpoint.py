@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from modelambda.local.endpoint_host import EndpointHost
+from modelambda.local.resources import LocalServices
 from modelambda.local.services import function_for
 from modelambda.runtime.app import App
 from modelambda.spec import load_spec
@@ -34,7 +35,7 @@ def test_iris(emu: Emu, tmp_path: Path, protocol: str) -> None:
     root = service(IRIS, tmp_path / "iris", f'kind = "endpoint"\nprotocol = "{protocol}"\n'
                                             f'{extra}')
     with EndpointHost(load_spec(root)) as host:
-        settings, _ = function_for(root, endpoint_url=host.url)
+        settings, _ = function_for(root, LocalServices(endpoint_url=host.url))
         settings.name = f"iris-{protocol}"
         emu.add(settings)
         response = emu.client.invoke(FunctionName=settings.name, Payload=json.dumps(ROWS))
@@ -51,7 +52,7 @@ def test_minilm(emu: Emu, tmp_path: Path, minilm_app: App) -> None:
     root = service(MINILM_EXAMPLE, tmp_path / "minilm",
                    'kind = "endpoint"\nprotocol = "v2"\nurl = "http://127.0.0.1:1"')
     with EndpointHost(load_spec(root)) as host:
-        settings, _ = function_for(root, endpoint_url=host.url)
+        settings, _ = function_for(root, LocalServices(endpoint_url=host.url))
         settings.name = "minilm-endpoint"
         emu.add(settings)
         response = emu.client.invoke(FunctionName="minilm-endpoint",

@@ -11,7 +11,6 @@ import pytest
 
 from modelambda.local.s3server import EmbeddedS3
 from modelambda.modelstore import DirStore, S3Store, Store
-from modelambda.package.build import model_source
 from modelambda.runtime.app import App
 from modelambda.runtime.paths import Paths
 from modelambda.spec import ServiceSpec, compile_runtime_config, load_spec
@@ -50,9 +49,14 @@ def service(source: Path, target: Path, strategy_toml: str) -> Path:
 
 
 def store_app(spec: ServiceSpec, strategy: str, tmp: Path, efs_dir: Path | None = None,
-              lines: list[str] | None = None, **source: Any) -> App:
-    """The runtime as a built s3/efs function runs it, in this process."""
-    config = compile_runtime_config(spec, {**model_source(spec, strategy), **source})
+              lines: list[str] | None = None, verify: bool | None = None,
+              **source: Any) -> App:
+    """The runtime as a built s3/efs function runs it, in this process (``verify``: the
+    spec's ``[model] verify_checksums``, default the strategy's)."""
+    chosen = spec.for_strategy(strategy)
+    config = compile_runtime_config(chosen, {**chosen.strategy.unit.source(chosen), **source})
+    if verify is not None:
+        config.model.verify_checksums = verify
     paths = Paths(task_root=str(spec.root), tmp_dir=str(tmp),
                   efs_dir=str(efs_dir) if efs_dir else None)
     config.code_root = str(spec.root)

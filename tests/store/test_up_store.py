@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from modelambda.local.resources import LocalServices
 from modelambda.local.s3server import EmbeddedS3
 from modelambda.local.services import function_for
 from modelambda.runtime.app import App
@@ -29,7 +30,7 @@ def emu() -> Iterator[Emu]:
 
 
 def run(emu: Emu, root: Path, s3: EmbeddedS3 | None, payload: Any) -> Any:
-    settings, spec = function_for(root, s3=s3)
+    settings, spec = function_for(root, LocalServices(s3=s3))
     settings.name = f"{spec.service.name}-{spec.strategy.kind}"
     emu.add(settings)
     response = emu.client.invoke(FunctionName=settings.name, Payload=json.dumps(payload))

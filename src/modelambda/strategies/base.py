@@ -76,10 +76,10 @@ class Strategy:
 
     # --- runtime ----------------------------------------------------------------------
 
-    def source(self, spec: ServiceSpec, verify: bool) -> dict[str, Any]:
-        """The model-source settings compiled into the function's config."""
-        return {"kind": self.name, "class": self.runtime_source, "path": spec.model.path,
-                "verify": verify}
+    def source(self, spec: ServiceSpec) -> dict[str, Any]:
+        """The model-source settings compiled into the function's config (whether checksums
+        are verified is the config's ``model.verify_checksums``, not a source setting)."""
+        return {"kind": self.name, "class": self.runtime_source, "path": spec.model.path}
 
     def configure(self, config: RuntimeConfig, spec: ServiceSpec) -> None:
         """Last changes to the compiled config (e.g. the endpoint's backend)."""

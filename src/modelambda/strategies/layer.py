@@ -24,8 +24,8 @@ class Layer(Strategy):
     summary = "model and dependencies in Lambda layers (/opt)"
     runtime_source = "modelambda.runtime.sources.local:LayerSource"
 
-    def source(self, spec: ServiceSpec, verify: bool) -> dict[str, Any]:
-        return {**super().source(spec, verify), "path": f"{MODEL_DIR}/{spec.model.path}"}
+    def source(self, spec: ServiceSpec) -> dict[str, Any]:
+        return {**super().source(spec), "path": f"{MODEL_DIR}/{spec.model.path}"}
 
     def layout(self, parts: Parts, out: Path) -> tuple[Artifact, list[Artifact]]:
         function = Artifact("function.zip", "function", out / "function.zip",

@@ -28,9 +28,9 @@ def read_alias_and_refresh(table: Table) -> dict[str, Any]:
 class StoreStrategy(Strategy):
     import_check = "beside"
 
-    def source(self, spec: ServiceSpec, verify: bool) -> dict[str, Any]:
+    def source(self, spec: ServiceSpec) -> dict[str, Any]:
         return {**spec.strategy.settings, "kind": self.name, "class": self.runtime_source,
-                "model": spec.model.name, "verify": verify}
+                "model": spec.model.name}
 
     def layout(self, parts: Parts, out: Path) -> tuple[Artifact, list[Artifact]]:
         return Artifact("function.zip", "function", out / "function.zip",
