@@ -11,7 +11,8 @@
     │                                    MethodNotAllowed, InvalidInput
     ├── ModelError (500)                 the model or postprocess failed on a valid request
     ├── SpecError                        modelambda.toml is wrong: file + every problem
-    └── UsageError                       a command-line argument is wrong
+    ├── UsageError                       a command-line argument is wrong
+    └── AwsError                         an AWS call failed: what, and the fix (awserrors.py)
 
 The runtime's part lives in ``modelambda.runtime.errors`` so that the function ships without
 the rest of modelambda; this module adds the build-side errors and re-exports the lot.
@@ -59,7 +60,13 @@ class UsageError(ModelambdaError):
     """A command-line argument is wrong."""
 
 
+class AwsError(ModelambdaError):
+    """An AWS call failed; the message (``modelambda.awserrors.explain``) names what failed and
+    the fix, never a secret."""
+
+
 __all__ = [
+    "AwsError",
     "BatchTooLarge",
     "ConfigError",
     "DTypeError",

@@ -1,8 +1,10 @@
 """``modelambda init``: write a commented ``modelambda.toml`` and a ``request.json`` for a model.
 
 The framework is guessed from the file; input names, dtypes and shapes are read from the model
-where the format allows (ONNX: from the graph; skops: the estimator's feature count), and the
-example request is built from them.
+where the format allows (ONNX: from the graph; skops: the estimator's feature count, read from
+the file's schema without loading it, so also for types skops does not trust), and the example
+request is built from them. When the inputs cannot be read, no request.json is written (a
+placeholder would be a request the model refuses); the notes say what to write instead.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +27,8 @@ from modelambda.spec import SPEC_FILE, SUFFIX_FRAMEWORKS
 class Scaffolded:
     files: list[Path] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    request: Path | None = None  # the example request, when there is one
+    untrusted: list[str] = field(default_factory=list)  # skops types to trust before loading
 
 
 def _function_name(directory: Path) -> str:
@@ -42,8 +47,50 @@ def _untrusted_skops_types(model: Path) -> list[str]:
         return []
 
 
+def _find_feature_count(node: Any) -> int | None:
+    """The first ``n_features_in_`` in a skops schema tree (an estimator's, or a pipeline's
+    first step's), depth first."""
+    if isinstance(node, dict):
+        content = node.get("content")
+        if isinstance(content, dict) and isinstance(content.get("content"), dict):
+            found = content["content"].get("n_features_in_")
+            if isinstance(found, dict):  # a JsonNode: {"content": "4", "is_json": true}
+                try:
+                    value = json.loads(found["content"]) if found.get("is_json") else \
+                        found["content"]
+                except (KeyError, TypeError, ValueError):
+                    value = None
+                if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+                    return value
+        for value in node.values():
+            count = _find_feature_count(value)
+            if count is not None:
+                return count
+    elif isinstance(node, list):
+        for value in node:
+            count = _find_feature_count(value)
+            if count is not None:
+                return count
+    return None
+
+
+def skops_feature_count(model: Path) -> int | None:
+    """The estimator's feature count from a skops file's schema.json: no object is created,
+    so nothing in the file runs and no type needs to be trusted."""
+    try:
+        with zipfile.ZipFile(model) as archive:
+            schema = json.loads(archive.read("schema.json"))
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile):
+        return None
+    return _find_feature_count(schema)
+
+
 def _read_inputs(model: Path, framework: str, notes: list[str]) -> list[TensorSpec] | None:
     """Ask the model for its inputs; None (with a note) when the format or install can't say."""
+    if framework == "sklearn" and model.suffix == ".skops" and model.is_file():
+        count = skops_feature_count(model)
+        if count is not None:  # what SklearnBackend.inputs() says once loaded
+            return [TensorSpec("input", "float64", (None, count))]
     try:
         if framework == "onnx":
             from modelambda.runtime.backends.onnx import OnnxBackend
@@ -75,9 +122,7 @@ def _example_value(spec: TensorSpec) -> Any:
     return value
 
 
-def example_request(inputs: list[TensorSpec] | None) -> dict[str, Any]:
-    if not inputs:
-        return {"instances": ["replace with one instance per row"]}
+def example_request(inputs: list[TensorSpec]) -> dict[str, Any]:
     if len(inputs) == 1:
         return {"instances": [_example_value(inputs[0])]}
     return {"instances": [{s.name: _example_value(s) for s in inputs}]}
@@ -171,17 +216,25 @@ def scaffold(directory: Path, model: Path, *, name: str | None = None,
         model_rel = model.name
         result.files.append(target)
     untrusted = _untrusted_skops_types(directory / model_rel) if framework == "sklearn" else []
+    result.untrusted = untrusted
     if untrusted:
-        result.notes.append(f"skops does not trust {untrusted} by default: review them and "
-                            "uncomment trusted_types in the spec if you trust the file")
+        result.notes.append(
+            f"{model_rel} holds types skops does not trust by default: {', '.join(untrusted)}. "
+            f"The model will not load until you trust them: if you trust the file, uncomment "
+            f"[model.options] and trusted_types in {spec_file}")
     inputs = _read_inputs(directory / model_rel, framework, result.notes)
     spec_file.write_text(render_spec(name or _function_name(directory), model_rel, framework,
                                      inputs, untrusted), encoding="utf-8")
     result.files.append(spec_file)
     request = directory / "request.json"
-    if not request.exists() or force:
+    if inputs and (not request.exists() or force):
         request.write_text(json.dumps(example_request(inputs)) + "\n", encoding="utf-8")
         result.files.append(request)
+    elif not inputs and not request.exists():
+        result.notes.append(
+            f"the model's inputs could not be read, so no request.json was written: write "
+            f"{request} as {{\"instances\": [ROW, ...]}}, one ROW per input the model takes")
+    result.request = request if request.exists() else None
     if framework == "sklearn" and model.suffix in (".pkl", ".pickle", ".joblib"):
         result.notes.append("the model is a pickle: convert it to skops or ONNX, or set "
                             "trust_pickle = true in [model] if you made it yourself")

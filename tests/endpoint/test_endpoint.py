@@ -32,10 +32,15 @@ def iris_host() -> Iterator[EndpointHost]:
         yield host
 
 
-def endpoint_app(root: Path, url: str, monkeypatch: pytest.MonkeyPatch,
+def endpoint_app(root: Path, url: str | None, monkeypatch: pytest.MonkeyPatch,
                  lines: list[str] | None = None) -> App:
-    """The runtime as a built endpoint-strategy function runs it, in this process."""
-    monkeypatch.setenv("MODELAMBDA_ENDPOINT_URL", url)
+    """The runtime as a built endpoint-strategy function runs it, in this process. ``url`` is
+    put where `up` puts its local endpoint host (MODELAMBDA_ENDPOINT_URL); None leaves the
+    function to find the endpoint from the spec alone, as it does on AWS."""
+    if url is None:
+        monkeypatch.delenv("MODELAMBDA_ENDPOINT_URL", raising=False)
+    else:
+        monkeypatch.setenv("MODELAMBDA_ENDPOINT_URL", url)
     spec = load_spec(root)
     config = runtime_config(spec, "endpoint")
     config.code_root = str(root)
@@ -211,15 +216,22 @@ def test_sagemaker_model_error_424_is_mapped(faulty: tuple[FaultyEndpoint, str],
     assert endpoint.calls == 1  # a ModelError is the model's answer: not retried
 
 
-def test_endpoint_down(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                       iris_host: EndpointHost) -> None:
+def test_endpoint_down_is_unreachable_not_a_timeout(tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch,
+                                                    iris_host: EndpointHost) -> None:
     from modelambda.local.s3server import free_port
 
     app = endpoint_app(v2_service(tmp_path), iris_host.url, monkeypatch)
     app.backend.url = f"http://127.0.0.1:{free_port()}"  # it goes away after init
-    with pytest.raises(EndpointError, match=r"unreachable .*gave up after 3 attempts"):
+    with pytest.raises(EndpointError, match=r"unreachable .*gave up after 3 attempts") as info:
         app.handle(ROWS)
-    assert not isinstance(EndpointError("x"), EndpointTimeout)
+    # a refused connection is told apart from a slow endpoint: a 502, not a 504 timeout
+    assert not isinstance(info.value, EndpointTimeout)
+    response = app.handle(furl(ROWS))
+    assert response["statusCode"] == 502
+    assert json.loads(response["body"])["error"]["type"] == "EndpointError"
+    app.backend.url = iris_host.url  # back up: the same environment serves again
+    assert app.handle(ROWS)["predictions"] == make_app(IRIS).handle(ROWS)["predictions"]
 
 
 def test_request_over_6mb_is_refused_before_sending(iris_host: EndpointHost, tmp_path: Path,

@@ -92,8 +92,10 @@ def test_function_calls_mlserver(mlserver: str, tmp_path: Path,
                                  monkeypatch: pytest.MonkeyPatch) -> None:
     root = service(IRIS, tmp_path / "iris", f'kind = "endpoint"\nprotocol = "v2"\n'
                                            f'url = "{mlserver}"\nname = "iris-sklearn"')
-    monkeypatch.delenv("MODELAMBDA_ENDPOINT_URL", raising=False)
-    app = endpoint_app(root, mlserver, monkeypatch)
+    # no MODELAMBDA_ENDPOINT_URL: the function finds MLServer from the spec's url alone
+    app = endpoint_app(root, None, monkeypatch)
+    assert "MODELAMBDA_ENDPOINT_URL" not in os.environ
+    assert app.backend.url == mlserver
     result = app.handle(ROWS)
     labels = [int(p[0] if isinstance(p, list) else p) for p in result["predictions"]]
     expected = [p["label"] for p in make_app(IRIS).handle(ROWS)["predictions"]]

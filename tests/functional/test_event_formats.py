@@ -41,9 +41,15 @@ def load_event(name: str) -> Any:
 
 
 @pytest.fixture(scope="module")
-def app() -> App:
+def app_log() -> list[str]:
+    """Every line the module's app logs (what CloudWatch would get)."""
+    return []
+
+
+@pytest.fixture(scope="module")
+def app(app_log: list[str]) -> App:
     return App(compile_runtime_config(load_spec(IRIS)), Paths.from_environment(),
-               log=lambda line: None)
+               log=app_log.append)
 
 
 @pytest.fixture(scope="module")
@@ -190,7 +196,9 @@ def test_get_another_models_path_is_404(app: App) -> None:
     assert error["type"] == "NotFound" and "'other'" in error["message"]
 
 
-def test_an_unexpected_exception_is_a_logged_500_and_the_app_lives_on(app: App) -> None:
+def test_an_unexpected_exception_is_a_logged_500_and_the_app_lives_on(
+    app: App, app_log: list[str]
+) -> None:
     # GIVEN a backend that hits a bug (not a modelambda error) once
     original = app.backend.predict
 
@@ -198,13 +206,29 @@ def test_an_unexpected_exception_is_a_logged_500_and_the_app_lives_on(app: App) 
         raise KeyError("bug")
 
     app.backend.predict = broken  # type: ignore[method-assign]
+    seen = len(app_log)
     try:
         response = app.handle(furl_event("POST", "/", {"instances": ROWS}), None)
     finally:
         app.backend.predict = original  # type: ignore[method-assign]
-    # THEN the client gets a 500 that names it, and the next request is served
+    # THEN the client gets a 500 that names it, without the traceback
     assert response["statusCode"] == 500
-    assert json.loads(response["body"])["error"]["type"] == "ModelError"
+    error = json.loads(response["body"])["error"]
+    assert error["type"] == "ModelError"
+    assert error["message"] == "unexpected KeyError while serving the request: 'bug'"
+    assert "Traceback" not in response["body"]
+    # AND the log has the bug with its traceback, then the invocation as a 500 (both ERROR)
+    logged = [json.loads(line) for line in app_log[seen:]]
+    assert [(r["level"], r["message"]) for r in logged] == [
+        ("ERROR", "unexpected error"), ("ERROR", "invocation")]
+    bug, invocation = logged
+    assert bug["function_name"] == "iris" and bug["error_type"] == "KeyError"
+    assert bug["traceback"].startswith("Traceback (most recent call last)")
+    assert "in broken" in bug["traceback"] and bug["traceback"].rstrip().endswith(
+        "KeyError: 'bug'")
+    assert invocation["status"] == 500 and invocation["error_type"] == "ModelError"
+    assert invocation["event"] == events.FUNCTION_URL
+    # AND the next request is served
     assert app.handle({"instances": ROWS}, None)["predictions"]
 
 

@@ -7,9 +7,10 @@ from pathlib import Path
 from typing import Any
 
 HELP = "write a modelambda.toml (and request.json) for a model file"
-EPILOG = """example:
+EPILOG = """examples:
   modelambda init iris-service --model model.onnx
   modelambda invoke iris-service --data @iris-service/request.json
+  modelambda init my-classifier --model model.skops --name classifier
 """
 
 
@@ -34,5 +35,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"wrote {path}")
     for note in written.notes:
         print(f"note: {note}")
-    print(f"next: modelambda invoke {args.directory} --data @{args.directory / 'request.json'}")
+    request = (f"@{written.request}" if written.request is not None
+               else "'{\"instances\": [...]}'")
+    first = "trust the types above (see the note), then " if written.untrusted else ""
+    print(f"next: {first}modelambda invoke {args.directory} --data {request}")
     return 0

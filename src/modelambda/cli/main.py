@@ -40,17 +40,31 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from modelambda.errors import ModelambdaError
+    from modelambda.errors import ModelambdaError, SpecError
 
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         return int(args.run(args))
+    except SpecError as exc:  # one problem on one line; several as a list under the file
+        text = f"{exc.file}: {exc.problems[0]}" if len(exc.problems) == 1 else str(exc)
+        print(f"modelambda {args.command}: error: {text}", file=sys.stderr)
+        return 2
     except ModelambdaError as exc:
         print(f"modelambda {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        # AWS errors (botocore, boto3) become one line with the fix; awserrors recognises them
+        # by their class's module, so botocore is imported only by the commands that use it.
+        from modelambda.awserrors import explain
+
+        line = explain(exc)
+        if line is None:
+            raise
+        print(f"modelambda {args.command}: error: {line}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":
