@@ -11,12 +11,17 @@ shared and noisy: only the ratios and differences mean something):
    ``Duration`` of the REPORT lines (from handing the event to ``/next`` until ``/response``).
 2. cold start: invoke-to-answer for a fresh environment (each sample adds the function under a
    new name), for iris and MiniLM, against the hand-written handler of ``cold_start.py`` run as
-   a fresh ``python3.12 -S`` process with the same staged dependencies on ``PYTHONPATH``.
-   Diagnostic columns: modelambda's handler in such a bare process, and the emulator with the
-   staged task directory byte-compiled for 3.12 beforehand.
+   a fresh ``python3.12 -S`` process with the same staged dependencies on ``PYTHONPATH``,
+   reading the model file the build ships from the function's own unpacked task root (ONNX
+   offline-optimised at build time; that gain is reported on its own line: session creation
+   from the raw file against the shipped one, in one process). Diagnostic columns:
+   modelambda's handler in such a bare process, and the emulator with the staged task
+   directory byte-compiled for 3.12 beforehand.
 3. throughput: iris through the Function URL front (``POST /fn/iris/``) with ``wrk`` at
-   concurrency 1, 4 and 16, beside MLServer 1.7.1 serving the same ONNX file
-   (``benchmarks/mlserver_iris``, a small onnxruntime runtime) at ``POST /v2/models/iris/infer``.
+   concurrency 1, 4 and 16, beside MLServer 1.7.1 serving the same ONNX file as the function
+   ships (``benchmarks/mlserver_iris``, a small onnxruntime runtime) at
+   ``POST /v2/models/iris/infer``. When MLServer cannot be set up, started or does not answer
+   correctly, its columns say "failed" and the reason (with its log's tail) is printed.
 
 Usage: python benchmarks/emulator.py [--quick] [--json FILE] [--no-mlserver] [--skip SECTION]
 """
@@ -108,17 +113,11 @@ def copy_service(source: Path, target: Path, extra_toml: str = "", name: str | N
 
 
 def minilm_service(target: Path) -> Path:
-    service = copy_service(ROOT / "examples" / "minilm-embeddings", target)
-    model = service / "model"
-    model.mkdir()
-    for name in MINILM_FILES:
-        source = cold_start.SHARED_MINILM / name
-        if not source.is_file():
-            raise SystemExit(f"the MiniLM model is missing: {source}")
-        try:
-            os.link(source, model / name)
-        except OSError:
-            shutil.copy(source, model / name)
+    service = copy_service(cold_start.MINILM_EXAMPLE, target)
+    cold_start.install_minilm(service / "model")
+    missing = [name for name in MINILM_FILES if not (service / "model" / name).is_file()]
+    if missing:
+        raise SystemExit(f"get_model.install() left out {', '.join(missing)}")
     return service
 
 
@@ -170,18 +169,24 @@ def check_answer(status: int, headers: dict[str, str], data: bytes, what: str) -
 # --- 1. warm invoke latency --------------------------------------------------------------
 
 
-def warm_calls(emu: EmulatorThread) -> tuple[dict[str, Callable[[], None]], Callable[[], None]]:
+def warm_calls(emu: EmulatorThread, iris: FunctionSettings
+               ) -> tuple[dict[str, Callable[[], None]], Callable[[], None]]:
     """The five ways to answer the iris request, each a call that raises on a wrong answer;
-    and a function that closes their connections."""
+    and a function that closes their connections. The in-process app runs the function's
+    own modelambda.json on the model file it ships (its task root)."""
     import boto3
     from botocore.config import Config
 
     from modelambda.runtime.app import App
+    from modelambda.runtime.config import load_config
     from modelambda.runtime.paths import Paths
-    from modelambda.spec import compile_runtime_config, load_spec
 
-    app = App(compile_runtime_config(load_spec(IRIS_DIR)), Paths.from_environment(),
-              log=lambda _: None)
+    paths = Paths(task_root=str(iris.task_dir))
+    config = load_config(paths, environ={})
+    # hooks (iris has none) would come from the example; the task root's packages are built
+    # for the function's interpreter, not this one, so it must not go on sys.path
+    config.code_root = str(IRIS_DIR)
+    app = App(config, paths, log=lambda _: None)
     body = json.dumps(IRIS_EVENT).encode()
     conn = http.client.HTTPConnection("127.0.0.1", emu.emulator.port, timeout=30)
     client = boto3.client(
@@ -223,7 +228,7 @@ def warm_latency(emu: EmulatorThread, sink: ReportSink, functions: dict[str, Fun
                  requests: int) -> dict[str, Any]:
     for settings in functions.values():
         emu.add_function(settings)
-    kinds, close = warm_calls(emu)
+    kinds, close = warm_calls(emu, functions["iris"])
     samples: dict[str, list[float]] = {kind: [] for kind in kinds}
     block = 50
     for call in kinds.values():  # cold starts and warm-up, not measured
@@ -336,7 +341,6 @@ def cold_starts(emu: EmulatorThread, cases: dict[str, dict[str, Any]], runs: int
         event = case["event"]
         path = sandbox_pythonpath(settings)
         task = Path(settings.task_dir)
-        bundle: Path = case["bundle"]
         exits: dict[str, list[float]] = {"modelambda_bare_process": [], "hand_written": []}
         columns: dict[str, Callable[[], float]] = {
             "emulator": partial(cold.sample, settings, event),
@@ -344,7 +348,9 @@ def cold_starts(emu: EmulatorThread, cases: dict[str, dict[str, Any]], runs: int
             # emulator (bwrap, awslambdaric, the Runtime API, the front)
             "modelambda_bare_process": partial(run_process, python312, cold_start.OURS, event,
                                                task, path, exits["modelambda_bare_process"]),
-            "hand_written": partial(run_process, python312, case["hand"], event, bundle, path,
+            # the hand-written handler reads the model file the build shipped, from the
+            # function's unpacked task root
+            "hand_written": partial(run_process, python312, case["hand"], event, task, path,
                                     exits["hand_written"]),
         }
         if case.get("precompiled") is not None:
@@ -373,6 +379,10 @@ def cold_starts(emu: EmulatorThread, cases: dict[str, dict[str, Any]], runs: int
             results[model]["ratio_precompiled_vs_hand_written"] = round(
                 medians["emulator_precompiled"] / hand, 3)
         log(f"cold {model}: " + ", ".join(f"{c} {v:.0f} ms" for c, v in medians.items()))
+        gain = cold_start.session_gain(python312, *cold_start.onnx_pair(case["service"], task),
+                                       runs, path)
+        results[model]["build_optimisation"] = gain
+        log(cold_start.gain_line(model, gain))
     results["python"] = python312
     results["goal_ratio_minilm"] = 1.0
     return results
@@ -434,36 +444,98 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def mlserver_venv() -> Path | None:
-    """The venv with MLServer (created on first use); None with a message when impossible."""
-    binary = MLSERVER_VENV / "bin" / "mlserver"
-    if binary.is_file():
-        return MLSERVER_VENV
-    log(f"creating the MLServer venv at {MLSERVER_VENV} (once; takes a minute or two)")
+MLSERVER_CHECK = """
+import importlib.metadata as meta
+import mlserver, numpy, onnxruntime, uvloop
+print(meta.version("mlserver"), meta.version("uvloop"), onnxruntime.__version__)
+"""
+
+
+def venv_problem(venv: Path) -> str | None:
+    """Why ``venv`` cannot serve this benchmark's MLServer, or None when it can: it must
+    import mlserver 1.7.1, uvloop 0.21.0 (MLServer 1.7.1's workers fail with uvloop 0.22:
+    SeldonIO/MLServer#2286), numpy and onnxruntime (the runtime in mlserver_iris)."""
+    python = venv / "bin" / "python"
+    if not python.exists():
+        return "no venv" if not venv.exists() else f"no interpreter at {python}"
     try:
-        subprocess.run([sys.executable, "-m", "venv", str(MLSERVER_VENV)], check=True,
-                       timeout=300, capture_output=True)
-        subprocess.run([str(MLSERVER_VENV / "bin" / "pip"), "install", "-q",
-                        *MLSERVER_PACKAGES], check=True, timeout=900, capture_output=True)
+        done = subprocess.run([str(python), "-c", MLSERVER_CHECK], capture_output=True,
+                              text=True, timeout=120, env={**os.environ, "PYTHONPATH": ""})
     except (OSError, subprocess.SubprocessError) as exc:
-        detail = getattr(exc, "stderr", b"") or b""
-        log(f"MLServer skipped: could not create {MLSERVER_VENV}: {exc}\n"
-            f"{detail.decode(errors='replace')[-1500:] if isinstance(detail, bytes) else detail}")
-        shutil.rmtree(MLSERVER_VENV, ignore_errors=True)
-        return None
-    return MLSERVER_VENV if binary.is_file() else None
+        return f"its interpreter does not run: {exc}"
+    if done.returncode != 0:
+        lines = done.stderr.strip().splitlines()
+        return lines[-1] if lines else f"the import check exited {done.returncode}"
+    mlserver_version, uvloop_version, _ = done.stdout.split()
+    if mlserver_version != "1.7.1" or uvloop_version != "0.21.0":
+        return f"mlserver {mlserver_version} and uvloop {uvloop_version}, wanted 1.7.1 and 0.21.0"
+    if not (venv / "bin" / "mlserver").is_file():
+        return "no mlserver command"
+    return None
+
+
+def install_mlserver(venv: Path, fresh: bool) -> None:
+    """pip install MLSERVER_PACKAGES into ``venv`` (made anew first when ``fresh``)."""
+    if fresh:
+        shutil.rmtree(venv, ignore_errors=True)
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300,
+                       capture_output=True)
+    python = str(venv / "bin" / "python")
+    if subprocess.run([python, "-m", "pip", "--version"], capture_output=True).returncode:
+        subprocess.run([python, "-m", "ensurepip"], check=True, timeout=300,
+                       capture_output=True)
+    subprocess.run([python, "-m", "pip", "install", "-q", *MLSERVER_PACKAGES], check=True,
+                   timeout=900, capture_output=True)
+
+
+def mlserver_venv() -> tuple[Path | None, str]:
+    """(the venv with MLServer, "") after checking it, repairing or recreating it if needed;
+    (None, why) when that is impossible."""
+    problem = venv_problem(MLSERVER_VENV)
+    if problem is None:
+        return MLSERVER_VENV, ""
+    errors = []
+    # a venv whose interpreter runs is repaired in place (e.g. one made without onnxruntime);
+    # otherwise, or if that did not help, it is made anew
+    attempts = [False, True] if (MLSERVER_VENV / "bin" / "python").exists() else [True]
+    for fresh in attempts:
+        log(f"MLServer venv {MLSERVER_VENV}: {problem}; "
+            f"{'creating it' if fresh else 'repairing it'} (pip install "
+            f"{' '.join(MLSERVER_PACKAGES)}; a minute or two)")
+        try:
+            install_mlserver(MLSERVER_VENV, fresh)
+        except (OSError, subprocess.SubprocessError) as exc:
+            detail = getattr(exc, "stderr", b"") or b""
+            text = detail.decode(errors="replace") if isinstance(detail, bytes) else detail
+            errors.append(f"{exc}: {text.strip()[-800:]}")
+        problem = venv_problem(MLSERVER_VENV)
+        if problem is None:
+            return MLSERVER_VENV, ""
+    why = " | ".join(errors) or "pip succeeded but the check still fails"
+    return None, (f"the MLServer venv {MLSERVER_VENV} is unusable ({problem}) and could not "
+                  f"be repaired or made: {why}")
 
 
 class MLServer:
-    """MLServer on 127.0.0.1 serving benchmarks/mlserver_iris; stopped by its own pid."""
+    """MLServer on 127.0.0.1 serving a copy of benchmarks/mlserver_iris whose model file is
+    ``model_file``; stopped by its own process group."""
 
-    def __init__(self, venv: Path, workdir: Path) -> None:
+    def __init__(self, venv: Path, workdir: Path, model_file: Path) -> None:
         self.venv = venv
         self.port = free_port()
         self.log_path = workdir / "mlserver.log"
+        self.repo = workdir / "mlserver-iris"
+        self.repo.mkdir()
+        for name in ("settings.json", "iris_runtime.py"):
+            shutil.copy(MLSERVER_DIR / name, self.repo / name)
+        model_settings = json.loads((MLSERVER_DIR / "model-settings.json").read_text())
+        model_settings["parameters"]["uri"] = str(model_file.resolve())
+        (self.repo / "model-settings.json").write_text(json.dumps(model_settings, indent=1))
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout_s: float = 90) -> float:
+        """Start it; the ms until the model's own ready endpoint says 200 and a real
+        inference answers right (MLServer's /v2/health/ready can say 200 without the model)."""
         env = {**os.environ, "MLSERVER_HOST": "127.0.0.1", "MLSERVER_HTTP_PORT": str(self.port),
                "MLSERVER_GRPC_PORT": str(free_port()),
                "MLSERVER_METRICS_PORT": str(free_port())}
@@ -471,35 +543,46 @@ class MLServer:
         started = time.perf_counter()
         with open(self.log_path, "wb") as out:
             self.proc = subprocess.Popen(
-                [str(self.venv / "bin" / "mlserver"), "start", str(MLSERVER_DIR)],
+                [str(self.venv / "bin" / "mlserver"), "start", str(self.repo)],
                 stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
-                cwd=MLSERVER_DIR, start_new_session=True)
+                cwd=self.repo, start_new_session=True)
         deadline = started + timeout_s
-        body = json.dumps(IRIS_V2).encode()
+        last = "no answer yet"
         while time.perf_counter() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"MLServer exited ({self.proc.returncode}):\n{self.tail()}")
+                raise RuntimeError(f"MLServer exited with code {self.proc.returncode}")
             try:
                 conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
-                conn.request("GET", "/v2/models/iris/ready")
-                ready = conn.getresponse()
-                ready.read()
-                conn.close()
+                try:
+                    conn.request("GET", "/v2/models/iris/ready")
+                    ready = conn.getresponse()
+                    ready.read()
+                finally:
+                    conn.close()
+                last = f"GET /v2/models/iris/ready: {ready.status}"
                 if ready.status == 200:
-                    status, _, data = http_post(self.port, "/v2/models/iris/infer", body)
-                    answer = json.loads(data) if status == 200 else {}
-                    outputs = {o["name"]: o["data"] for o in answer.get("outputs", [])}
-                    if outputs.get("label") == [0] and len(outputs.get("probabilities", [])) == 3:
-                        return (time.perf_counter() - started) * 1000
-                    raise RuntimeError(f"MLServer answered wrongly: {status} {data[:300]!r}")
-            except (OSError, http.client.HTTPException):
-                pass
+                    self.check_answer()
+                    return (time.perf_counter() - started) * 1000
+            except (OSError, http.client.HTTPException) as exc:
+                last = f"{type(exc).__name__}: {exc}"
             time.sleep(0.2)
-        raise RuntimeError(f"MLServer not ready after {timeout_s} s:\n{self.tail()}")
+        raise RuntimeError(f"MLServer not ready after {timeout_s:g} s ({last})")
 
-    def tail(self) -> str:
+    def check_answer(self) -> None:
+        """One real inference; raises unless it gives iris's right answer."""
+        status, _, data = http_post(self.port, "/v2/models/iris/infer",
+                                    json.dumps(IRIS_V2).encode(), timeout=30)
+        try:
+            answer = json.loads(data) if status == 200 else {}
+        except ValueError:
+            answer = {}
+        outputs = {o.get("name"): o.get("data") for o in answer.get("outputs", [])}
+        if outputs.get("label") != [0] or len(outputs.get("probabilities") or []) != 3:
+            raise RuntimeError(f"MLServer answered wrongly: {status} {data[:300]!r}")
+
+    def tail(self, lines: int = 20) -> str:
         with contextlib.suppress(OSError):
-            return self.log_path.read_text(errors="replace")[-3000:]
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
         return ""
 
     def stop(self) -> None:
@@ -515,20 +598,37 @@ class MLServer:
             self.proc.wait(10)
 
 
-def start_mlserver(workdir: Path) -> tuple[MLServer | None, dict[str, Any]]:
-    venv = mlserver_venv()
+def mlserver_failed(ml: dict[str, Any], reason: str, server: MLServer | None) -> None:
+    """Record and say at once that MLServer failed, why, and its log's tail."""
+    ml["log_tail"] = server.tail(40) if server is not None else ""
+    errors = [line.strip() for line in ml["log_tail"].splitlines()
+              if re.search(r"(Error|Exception)\b", line)]
+    if errors:  # the log's tail is mostly shutdown noise: name the error itself
+        reason += f"; last error in its log: {errors[-1][:300]}"
+    ml["failed"] = reason
+    log(f"MLServer FAILED: {reason}" + (
+        f"\n  its log ({server.log_path}) ends:\n    " + ml["log_tail"].replace("\n", "\n    ")
+        if server is not None and ml["log_tail"] else ""))
+
+
+def start_mlserver(workdir: Path, model_file: Path
+                   ) -> tuple[MLServer | None, dict[str, Any]]:
+    ml: dict[str, Any] = {"version": "1.7.1", "model_file": str(model_file), "runs": []}
+    venv, why = mlserver_venv()
     if venv is None:
-        return None, {"skipped": f"no MLServer venv at {MLSERVER_VENV} and none could be made"}
-    server = MLServer(venv, workdir)
+        mlserver_failed(ml, why, None)
+        return None, ml
+    server = MLServer(venv, workdir, model_file)
     try:
         ready_ms = server.start()
     except RuntimeError as exc:
         server.stop()
-        return None, {"skipped": f"MLServer did not start: {exc}"}
-    return server, {"url": f"http://127.0.0.1:{server.port}/v2/models/iris/infer",
-                    "start_to_ready_ms": round(ready_ms), "version": "1.7.1",
-                    "settings": json.loads((MLSERVER_DIR / "settings.json").read_text()),
-                    "runs": []}
+        mlserver_failed(ml, f"did not start or answer: {exc}", server)
+        return None, ml
+    ml.update({"url": f"http://127.0.0.1:{server.port}/v2/models/iris/infer",
+               "start_to_ready_ms": round(ready_ms),
+               "settings": json.loads((MLSERVER_DIR / "settings.json").read_text())})
+    return server, ml
 
 
 def drop_function(emu: EmulatorThread, name: str) -> None:
@@ -544,16 +644,18 @@ def drop_function(emu: EmulatorThread, name: str) -> None:
     emu.call(drop(), timeout=60)
 
 
-def throughput(emu: EmulatorThread, settings: FunctionSettings, workdir: Path, seconds: float,
-               warmup_s: float, with_mlserver: bool) -> dict[str, Any]:
+def throughput(emu: EmulatorThread, settings: FunctionSettings, model_file: Path,
+               workdir: Path, seconds: float, warmup_s: float, with_mlserver: bool
+               ) -> dict[str, Any]:
     """wrk at each concurrency, the emulator then MLServer, so that a change in the machine's
     load between levels hits both alike. The function is added afresh for each level with
     that many warm environments, and removed before MLServer's turn: idle environments still
-    cost the emulator CPU (memory polling), which would otherwise be charged to MLServer."""
+    cost the emulator CPU (memory polling), which would otherwise be charged to MLServer.
+    MLServer serves ``model_file``, the model file the function ships."""
     server: MLServer | None = None
-    ml: dict[str, Any] = {"skipped": "--no-mlserver"}
+    ml: dict[str, Any] = {"skipped": "--no-mlserver", "runs": []}
     if with_mlserver:
-        server, ml = start_mlserver(workdir)
+        server, ml = start_mlserver(workdir, model_file)
     try:
         limit = max(CONCURRENCY)
         port = emu.emulator.port
@@ -579,9 +681,19 @@ def throughput(emu: EmulatorThread, settings: FunctionSettings, workdir: Path, s
             log(f"emulator c={connections}: {result['req_per_s']} req/s, p50 "
                 f"{result['p50_ms']} ms, {result['environments_used']} environments")
             if server is not None:
-                wrk_run(ml["url"], IRIS_V2, connections, warmup_s)
-                time.sleep(0.5)
-                result = wrk_run(ml["url"], IRIS_V2, connections, seconds)
+                try:
+                    wrk_run(ml["url"], IRIS_V2, connections, warmup_s)
+                    time.sleep(0.5)
+                    result = wrk_run(ml["url"], IRIS_V2, connections, seconds)
+                    errors = result["non_2xx"] + result["socket_errors"]
+                    if result["requests"] == 0 or 2 * errors > result["requests"]:
+                        raise RuntimeError(f"{errors} of {result['requests']} requests failed")
+                    server.check_answer()  # still up, still right
+                except (RuntimeError, OSError, http.client.HTTPException) as exc:
+                    mlserver_failed(ml, f"at concurrency {connections}: {exc}", server)
+                    server.stop()
+                    server = None
+                    continue
                 ml["runs"].append(result)
                 log(f"MLServer c={connections}: {result['req_per_s']} req/s, "
                     f"p50 {result['p50_ms']} ms")
@@ -594,9 +706,7 @@ def throughput(emu: EmulatorThread, settings: FunctionSettings, workdir: Path, s
 # --- the table ----------------------------------------------------------------------------
 
 
-def print_table(results: dict[str, Any]) -> None:
-    out = []
-    warm = results.get("warm_latency")
+def table_warm(warm: dict[str, Any], out: list[str]) -> None:
     if warm:
         out.append("\n1. Warm invoke, iris, sequential, one keep-alive connection "
                    f"({warm['in_process']['n']} requests each, alternating blocks of 50)")
@@ -617,7 +727,9 @@ def print_table(results: dict[str, Any]) -> None:
                        f"{row['p50_ms']:8.3f} {row['p99_ms']:8.3f}")
         out.append(f"   goal: p50 overhead < {warm['goal_p50_overhead_ms']} ms -> "
                    f"{warm['emulator_http']['overhead_p50_ms']:.3f} ms (http.client)")
-    cold = results.get("cold_start")
+
+
+def table_cold(cold: dict[str, Any], out: list[str]) -> None:
     if cold:
         out.append(f"\n2. Cold start, invoke to answer, median of {cold['iris']['runs']} "
                    f"(python {cold['python']})")
@@ -644,9 +756,14 @@ def print_table(results: dict[str, Any]) -> None:
         out.append("   (ms to the answer; hand = cold_start.py's hand-written handler, bare ours "
                    "= modelambda's\n    handler, each a fresh python3.12 -S process on the "
                    "environment's module path; emu+pyc =\n    the emulator with the task dir "
-                   "byte-compiled for 3.12 first, when the build did not;\n    goal: MiniLM "
-                   "ratio <= 1.0)")
-    tput = results.get("throughput")
+                   "byte-compiled for 3.12 first, when the build did not;\n    every column "
+                   "loads the model file the build ships; goal: MiniLM ratio <= 1.0)")
+        for model in ("iris", "minilm"):
+            if "build_optimisation" in cold[model]:
+                out.append("   " + cold_start.gain_line(model, cold[model]["build_optimisation"]))
+
+
+def table_throughput(tput: dict[str, Any], out: list[str]) -> None:
     if tput:
         out.append("\n3. Throughput, iris, wrk -t1, "
                    f"{tput['emulator']['runs'][0]['seconds']:g} s per concurrency")
@@ -655,6 +772,7 @@ def print_table(results: dict[str, Any]) -> None:
         out.append(f"   {'conc':>4s} {'emu req/s':>10s} {'emu p50':>8s} {'envs':>5s} "
                    f"{'err':>4s} {'| ML req/s':>11s} {'ML p50':>8s} {'err':>4s} "
                    f"{'emu/ML':>7s}")
+        missing = "not run" if "skipped" in ml else "failed"
         for run in tput["emulator"]["runs"]:
             c = run["concurrency"]
             row = (f"   {c:4d} {run['req_per_s']:10.1f} {run['p50_ms']:8.2f} "
@@ -664,13 +782,28 @@ def print_table(results: dict[str, Any]) -> None:
                 row += (f" | {m['req_per_s']:9.1f} {m['p50_ms']:8.2f} "
                         f"{m['non_2xx'] + m['socket_errors']:4d} "
                         f"{run['req_per_s'] / m['req_per_s']:7.3f}")
+            else:
+                row += f" | {missing:>9s} {missing:>8s} {'':4s} {missing:>7s}"
             out.append(row)
+        out.append("   (p50 in ms; envs = emulator environments that served requests; "
+                   "err = non-2xx + socket errors)")
         if "skipped" in ml:
-            out.append(f"   MLServer: skipped: {ml['skipped']}")
+            out.append(f"   MLServer not run: {ml['skipped']}")
+        elif "failed" in ml:
+            out.append(f"   MLServer FAILED, so there is no comparison: {ml['failed']}")
+            if ml.get("log_tail"):
+                out.append("   its log ends:\n     "
+                           + "\n     ".join(ml["log_tail"].splitlines()[-10:]))
         else:
-            out.append(f"   (p50 in ms; envs = emulator environments that served requests; "
-                       f"err = non-2xx + socket errors;\n    MLServer 1.7.1, parallel_workers 0, "
-                       f"start to ready {ml.get('start_to_ready_ms')} ms)")
+            out.append(f"   MLServer 1.7.1, parallel_workers 0, serving the function's shipped "
+                       f"model file; start to ready {ml.get('start_to_ready_ms')} ms")
+
+
+def print_table(results: dict[str, Any]) -> None:
+    out: list[str] = []
+    table_warm(results.get("warm_latency", {}), out)
+    table_cold(results.get("cold_start", {}), out)
+    table_throughput(results.get("throughput", {}), out)
     out.append(f"\nload average (1 min) before the run: {results['load_average_start'][0]:.2f} "
                f"on {results['machine']['cpus']} CPUs (other work on the machine makes every "
                "number noisier)")
@@ -723,12 +856,9 @@ def main() -> None:
             log("2. cold start")
             cases: dict[str, dict[str, Any]] = {
                 "iris": {"settings": iris, "event": cold_start.IRIS_EVENT,
-                         "hand": cold_start.HAND_IRIS,
-                         "bundle": cold_start.bundle_layout(IRIS_DIR, tmp / "iris-bundle")},
+                         "hand": cold_start.HAND_IRIS, "service": tmp / "iris"},
                 "minilm": {"settings": minilm, "event": cold_start.MINILM_EVENT,
-                           "hand": cold_start.HAND_MINILM,
-                           "bundle": cold_start.bundle_layout(tmp / "minilm",
-                                                              tmp / "minilm-bundle")},
+                           "hand": cold_start.HAND_MINILM, "service": tmp / "minilm"},
             }
             for name, case in cases.items():
                 settings: FunctionSettings = case["settings"]
@@ -742,8 +872,9 @@ def main() -> None:
         if "throughput" not in args.skip:
             log("3. throughput")
             with EmulatorThread(sink=lambda _: None) as emu:
-                results["throughput"] = throughput(emu, iris, tmp, seconds, warmup_s,
-                                                   not args.no_mlserver)
+                iris_shipped = cold_start.onnx_pair(tmp / "iris", Path(iris.task_dir))[1]
+                results["throughput"] = throughput(emu, iris, iris_shipped, tmp, seconds,
+                                                   warmup_s, not args.no_mlserver)
     results["load_average_end"] = os.getloadavg()
     results["elapsed_s"] = round(time.perf_counter() - began, 1)
     print_table(results)
