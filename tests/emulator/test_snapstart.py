@@ -7,6 +7,7 @@ import json
 import shutil
 import threading
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -64,20 +65,69 @@ def test_restored_environments_share_one_init_and_run_hooks_in_lambdas_order(
     assert len(emu.environments("fn")) == 3
 
 
+# A postprocess that reports, per prediction, draws from `random` and numpy's generator and
+# which environment answered (slow enough that concurrent requests get environments of their
+# own). With NO_RESEED set, it switches off modelambda's after-restore re-seed before the
+# runtime registers it: the control that shows what the re-seed changes.
+RANDOM_PIPELINE = """
+import os, random, time
+import numpy.random  # numpy imports it lazily: here it is in the snapshot, seeded once
+if os.environ.get("NO_RESEED"):
+    import modelambda.runtime.snapstart as snapstart
+    snapstart.reseed = lambda: None
+
+def postprocess(outputs):
+    time.sleep(0.5)
+    rows = len(next(iter(outputs.values())))
+    return [{"random": random.random(), "numpy": float(numpy.random.random()),
+             "pid": os.getpid()} for _ in range(rows)]
+"""
+
+
+def _draws(emu: Emu, name: str) -> list[dict[str, Any]]:
+    """The first prediction of two concurrent requests, answered by two restored
+    environments."""
+    results: list[tuple[Any, str]] = []
+    request = b'{"instances": [[5.1, 3.5, 1.4, 0.2]]}'
+    threads = [threading.Thread(target=lambda: results.append(call(emu, name, request)))
+               for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert all(restore_ms(log) > 0 for _, log in results)  # restored, not initialised
+    draws = [body["predictions"][0] for body, _ in results]
+    assert draws[0]["pid"] != draws[1]["pid"]  # two environments
+    return draws
+
+
 def test_iris_with_snapstart_warms_the_model_and_reseeds(tmp_path: Path) -> None:
     service = tmp_path / "iris"
     shutil.copytree(IRIS, service, ignore=shutil.ignore_patterns(".modelambda"))
     spec = (service / "modelambda.toml").read_text()
-    (service / "modelambda.toml").write_text(spec.replace('timeout_s = 10',
-                                                          'timeout_s = 10\nsnapstart = true'))
+    (service / "modelambda.toml").write_text(
+        spec.replace('timeout_s = 10', 'timeout_s = 10\nsnapstart = true')
+        + '\n[pipeline]\npostprocess = "pipeline:postprocess"\n')
+    (service / "pipeline.py").write_text(RANDOM_PIPELINE)
     settings, _ = function_for(service)
     assert settings.snapstart
     emu = Emu()
     try:
         emu.add(settings)
-        body, log = call(emu, "iris", (IRIS / "request.json").read_bytes())
-        assert [p["label"] for p in body["predictions"]] == [0, 2]
-        assert restore_ms(log) > 0
+        emu.add(replace(settings, name="no-reseed",
+                        environment={**settings.environment, "NO_RESEED": "1"}))
+        # WITHOUT the after-restore re-seed, two environments restored from one snapshot
+        # draw the same numbers (the generators' state is the snapshot's) ...
+        same = _draws(emu, "no-reseed")
+        assert same[0]["random"] == same[1]["random"]
+        assert same[0]["numpy"] == same[1]["numpy"]
+        # ... WITH it (the runtime's hook), each draws its own
+        reseeded = _draws(emu, "iris")
+        assert reseeded[0]["random"] != reseeded[1]["random"]
+        assert reseeded[0]["numpy"] != reseeded[1]["numpy"]
+
+        body, _ = call(emu, "iris", (IRIS / "request.json").read_bytes())
+        assert len(body["predictions"]) == 2
         assert any('"message":"warm-up"' in line for line in emu.lines)  # before the snapshot
     finally:
         emu.stop(drain_s=1)

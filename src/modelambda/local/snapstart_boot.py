@@ -7,7 +7,9 @@ modelambda is installed. awslambdaric runs init and the before-snapshot hooks (i
 when AWS_LAMBDA_INITIALIZATION_TYPE is ``snap-start``), then asks the Runtime API for
 ``/restore/next``: here that call connects to the emulator's control socket and serves forks.
 Each fork gets its own Runtime API address and stdout/stderr (passed over the socket),
-returns from ``restore_next``, and awslambdaric runs the after-restore hooks and polls.
+returns from ``restore_next``, and awslambdaric runs the after-restore hooks and polls. A fork
+is made as faithful to a restore as it can be: ``random``'s state is the snapshot's, not
+re-seeded by the fork (as Python does in forked children).
 """
 
 from __future__ import annotations
@@ -32,6 +34,19 @@ def _load_pyric() -> ModuleType:
     return module
 
 
+def _random_state() -> Any:
+    random = sys.modules.get("random")
+    return None if random is None else random.getstate()
+
+
+def _restore_random(state: Any) -> None:
+    """Undo the re-seed that ``random`` does in every forked child (os.register_at_fork):
+    a restore from Lambda's snapshot is a copy of memory, generator state included, so every
+    restored environment draws the same numbers until an after-restore hook re-seeds."""
+    if state is not None:
+        sys.modules["random"].setstate(state)
+
+
 def main(argv: list[str]) -> None:
     # Run by path, Python put this file's directory first on sys.path; put the working
     # directory (the task root) there, as `python -m awslambdaric` has it.
@@ -51,8 +66,10 @@ def main(argv: list[str]) -> None:
             if not message:
                 os._exit(0)
             request = json.loads(message)
+            snapshot_random = _random_state()
             pid = os.fork()
             if pid == 0:
+                _restore_random(snapshot_random)
                 signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # the function's subprocesses
                 control.close()
                 os.dup2(fds[0], 1)
