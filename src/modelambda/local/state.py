@@ -114,11 +114,3 @@ def find(name: str) -> dict[str, Any] | None:
         return {"url": endpoint.rstrip("/"), "functions": None}
     return next((r for r in running() if name in r["functions"]), None)
 
-
-# Until `modelambda up` calls register(..., {"s3_url": ...}) / unregister() itself.
-def write_state(url: str, functions: list[str]) -> None:
-    register(url, functions)
-
-
-def clear_state() -> None:
-    unregister()
