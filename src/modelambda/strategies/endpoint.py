@@ -51,7 +51,8 @@ class Endpoint(Strategy):
         config.model.backend = BACKEND
         config.model.options = {"protocol": settings["protocol"], "url": settings["url"],
                                 "name": settings["name"] or spec.model.name,
-                                "timeout_s": settings["timeout_s"]}
+                                "timeout_s": settings["timeout_s"],
+                                "outputs": _output_names(spec)}
 
     def requirements_key(self, spec: ServiceSpec) -> str:
         return "endpoint"  # the model runs elsewhere: no framework in the function
@@ -71,3 +72,11 @@ class Endpoint(Strategy):
         if settings["protocol"] == "sagemaker":  # requests are SigV4-signed: credentials
             environment.update(services.signing_environment())
         return LocalSetup(environment=environment)
+
+
+def _output_names(spec: ServiceSpec) -> list[str]:
+    """The model's output names, read here at build time: SageMaker's answer carries rows
+    without them, and a postprocess hook looks outputs up by name."""
+    from modelambda.modelstore import model_schema
+
+    return [str(output["name"]) for output in model_schema(spec).get("outputs", [])]

@@ -47,7 +47,7 @@ class EndpointRejected(RequestError):
 
 class EndpointBackend(Backend):
     framework = "endpoint"
-    option_keys = frozenset({"protocol", "url", "name", "timeout_s", "attempts"})
+    option_keys = frozenset({"protocol", "url", "name", "timeout_s", "attempts", "outputs"})
     # between attempts; a test replaces it on the instance so that it never waits
     sleep: Callable[[float], object] = staticmethod(time.sleep)
 
@@ -197,6 +197,21 @@ class EndpointBackend(Backend):
         predictions = answer.get("predictions") if isinstance(answer, dict) else answer
         if predictions is None:
             raise EndpointError("the endpoint's answer has no 'predictions'")
+        return self._named(predictions)
+
+    def _named(self, predictions: Any) -> Any:
+        """The answer as a local backend gives it, output name -> array, so a postprocess
+        hook sees the same thing under every strategy: rows of objects are split by key; a
+        single output's rows take the name the build read from the model (``outputs``)."""
+        import numpy as np
+
+        outputs = list(self.options.get("outputs") or ())
+        if predictions and all(isinstance(row, Mapping) for row in predictions):
+            names = list(predictions[0])
+            if all(list(row) == names for row in predictions):
+                return {name: np.asarray([row[name] for row in predictions]) for name in names}
+        if len(outputs) == 1 and isinstance(predictions, list):
+            return {outputs[0]: np.asarray(predictions)}
         return predictions
 
     def predict(self, inputs: Any) -> Any:
