@@ -357,7 +357,10 @@ def compile_runtime_config(
     without it the service directory is served in place (in-process invoke, the endpoint
     host). A built function's config comes from ``function_config``.
     """
-    files = files if files is not None else model_files(spec.model_path)
+    # the version is the model's own (its source files' hashes); ``files`` may describe the
+    # files as shipped (ONNX optimised), which the checksums check
+    source_files = model_files(spec.model_path)
+    files = files if files is not None else source_files
     try:
         backend = backends.resolve(spec.model.framework)
     except ConfigError as exc:
@@ -372,7 +375,7 @@ def compile_runtime_config(
         function_name=spec.service.name,
         model=ModelConfig(
             name=spec.model.name,
-            version=spec.model.version or version_of(files),
+            version=spec.model.version or version_of(source_files),
             framework=spec.model.framework,
             backend=backend,
             options=backend_options(spec.model),

@@ -54,3 +54,17 @@ def find_python(runtime: str) -> str:
         f"{version}' or your OS's python{version} package), or point "
         f"MODELAMBDA_PYTHON_{version.replace('.', '_')} at one"
     )
+
+
+def given_python(path: str) -> str:
+    """An interpreter the user named with ``--python``: it must exist and run."""
+    resolved = shutil.which(path) or path
+    try:
+        done = subprocess.run([resolved, "-c", "import sys; print(sys.version_info[0])"],
+                              capture_output=True, text=True, timeout=20)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise UsageError(f"--python {path}: cannot run it ({exc}); name a Python 3 "
+                         "interpreter") from exc
+    if done.returncode != 0 or done.stdout.strip() != "3":
+        raise UsageError(f"--python {path}: not a working Python 3 interpreter")
+    return resolved

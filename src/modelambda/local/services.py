@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from modelambda import limits
-from modelambda.local.interpreters import find_python
+from modelambda.local.interpreters import find_python, given_python
 from modelambda.local.lambda_runtime import lambda_runtime
 from modelambda.local.resources import LocalServices
 from modelambda.local.settings import FunctionSettings
@@ -59,7 +59,7 @@ def function_for(service: ServiceSpec | Path | str, services: LocalServices | No
     can no longer stop: tests and ``up`` pass their own."""
     spec = service if isinstance(service, ServiceSpec) else load_spec(service)
     spec = spec.for_strategy(strategy)
-    interpreter = python or find_python(spec.service.runtime)
+    interpreter = given_python(python) if python else find_python(spec.service.runtime)
     result = build(spec, python=interpreter, log=log)
     task, opt = unpack_for_run(result)
     setup = spec.strategy.unit.start_local(spec, services or LocalServices())

@@ -155,7 +155,7 @@ def build(service: ServiceSpec | Path | str, strategy: str | None = None, *,
           force: bool = False, check_imports: bool = True) -> BuildResult:
     """Build ``service`` (a parsed spec or its directory) for ``strategy`` (default: the
     spec's) into ``DIR/.modelambda/build/<strategy>/``."""
-    from modelambda.local.interpreters import find_python
+    from modelambda.local.interpreters import find_python, given_python
 
     say = log or _quiet
     spec = service if isinstance(service, ServiceSpec) else load_spec(service)
@@ -163,7 +163,7 @@ def build(service: ServiceSpec | Path | str, strategy: str | None = None, *,
     unit = spec.strategy.unit
     target = Target(spec.service.runtime.removeprefix("python"),
                     architecture or spec.service.architecture,
-                    python or find_python(spec.service.runtime))
+                    given_python(python) if python else find_python(spec.service.runtime))
     out = spec.root / ".modelambda" / "build" / unit.name
     started = time.monotonic()
 
