@@ -4,13 +4,13 @@ to ``/opt/ml/model``) plus the version manifest, reproducible like the zips."""
 from __future__ import annotations
 
 import gzip
-import hashlib
 import io
 import json
 import tarfile
 from pathlib import Path
 
 from modelambda.package.build import publishable_model
+from modelambda.runtime.integrity import sha256_file
 from modelambda.spec import ServiceSpec, model_files, version_of
 
 
@@ -18,7 +18,7 @@ def model_tarball(spec: ServiceSpec, target: Path) -> str:
     files = publishable_model(spec, spec.root / ".modelambda" / "sagemaker")
     manifest = {"format": 1, "model": spec.model.name, "framework": spec.model.framework,
                 "version": spec.model.version or version_of(model_files(spec.model_path)),
-                "files": {rel: {"sha256": hashlib.sha256(p.read_bytes()).hexdigest(),
+                "files": {rel: {"sha256": sha256_file(p),
                                 "size": p.stat().st_size} for rel, p in sorted(files.items())}}
     raw = io.BytesIO()
     with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
@@ -33,4 +33,4 @@ def model_tarball(spec: ServiceSpec, target: Path) -> str:
     target.parent.mkdir(parents=True, exist_ok=True)
     with open(target, "wb") as out, gzip.GzipFile(fileobj=out, mode="wb", mtime=0) as gz:
         gz.write(raw.getvalue())
-    return hashlib.sha256(target.read_bytes()).hexdigest()
+    return sha256_file(target)
