@@ -8,14 +8,13 @@ uncompressed.
 from __future__ import annotations
 
 import hashlib
-import os
-import shutil
 from pathlib import Path
 
 import modelambda
 from modelambda.package.archive import Entry
 from modelambda.package.artifacts import HANDLER, Artifact, Parts
 from modelambda.package.checks import Check, image_checks
+from modelambda.package.files import link_or_copy
 from modelambda.runtime.integrity import sha256_file
 from modelambda.spec import ServiceSpec
 from modelambda.strategies.base import Strategy
@@ -55,13 +54,7 @@ class Image(Strategy):
               architecture: str) -> None:
         context = function.path
         context.mkdir(parents=True, exist_ok=True)
-        for entry in function.entries:
-            target = context / entry.name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                os.link(entry.source.resolve(), target)
-            except OSError:
-                shutil.copy2(entry.source, target)
+        link_or_copy(function.entries, context)
         dockerfile = context / "Dockerfile"
         dockerfile.write_text(DOCKERFILE.format(
             version=modelambda.__version__, service=spec.service.name,
