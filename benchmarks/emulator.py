@@ -19,9 +19,10 @@ shared and noisy: only the ratios and differences mean something):
    directory byte-compiled for 3.12 beforehand.
 3. throughput: iris through the Function URL front (``POST /fn/iris/``) with ``wrk`` at
    concurrency 1, 4 and 16, beside MLServer 1.7.1 serving the same ONNX file as the function
-   ships (``benchmarks/mlserver_iris``, a small onnxruntime runtime) at
-   ``POST /v2/models/iris/infer``. When MLServer cannot be set up, started or does not answer
-   correctly, its columns say "failed" and the reason (with its log's tail) is printed.
+   ships, with the function's onnxruntime session settings (``benchmarks/mlserver_iris``, a
+   small onnxruntime runtime) at ``POST /v2/models/iris/infer``. When MLServer cannot be set
+   up, started or does not answer correctly, its columns say "failed" and the reason (with its
+   log's tail) is printed.
 
 Usage: python benchmarks/emulator.py [--quick] [--json FILE] [--no-mlserver] [--skip SECTION]
 """
@@ -516,11 +517,28 @@ def mlserver_venv() -> tuple[Path | None, str]:
                   f"be repaired or made: {why}")
 
 
+def session_options(settings: FunctionSettings) -> dict[str, Any]:
+    """The onnxruntime session settings the function's ONNX backend uses (its
+    ``[model.options]``, else one thread per Lambda vCPU for its memory, and no spinning), for
+    MLServer's runtime: with onnxruntime's defaults (a thread per core, spinning) it is
+    several times slower here, which is not a fair comparison."""
+    from modelambda.limits import MEMORY_MB_PER_VCPU
+    from modelambda.runtime.config import load_config
+    from modelambda.runtime.paths import Paths
+
+    options = load_config(Paths(task_root=str(settings.task_dir)), environ={}).model.options
+    vcpus = max(1, min(os.cpu_count() or 1, settings.memory_mb // MEMORY_MB_PER_VCPU))
+    return {"intra_op_threads": int(options.get("intra_op_threads") or vcpus),
+            "allow_spinning": bool(options.get("allow_spinning", False))}
+
+
 class MLServer:
     """MLServer on 127.0.0.1 serving a copy of benchmarks/mlserver_iris whose model file is
-    ``model_file``; stopped by its own process group."""
+    ``model_file`` and whose onnxruntime session uses ``session`` (see iris_runtime.py);
+    stopped by its own process group."""
 
-    def __init__(self, venv: Path, workdir: Path, model_file: Path) -> None:
+    def __init__(self, venv: Path, workdir: Path, model_file: Path,
+                 session: dict[str, Any] | None = None) -> None:
         self.venv = venv
         self.port = free_port()
         self.log_path = workdir / "mlserver.log"
@@ -530,6 +548,7 @@ class MLServer:
             shutil.copy(MLSERVER_DIR / name, self.repo / name)
         model_settings = json.loads((MLSERVER_DIR / "model-settings.json").read_text())
         model_settings["parameters"]["uri"] = str(model_file.resolve())
+        model_settings["parameters"]["extra"] = session or {}
         (self.repo / "model-settings.json").write_text(json.dumps(model_settings, indent=1))
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -611,14 +630,15 @@ def mlserver_failed(ml: dict[str, Any], reason: str, server: MLServer | None) ->
         if server is not None and ml["log_tail"] else ""))
 
 
-def start_mlserver(workdir: Path, model_file: Path
+def start_mlserver(workdir: Path, model_file: Path, session: dict[str, Any]
                    ) -> tuple[MLServer | None, dict[str, Any]]:
-    ml: dict[str, Any] = {"version": "1.7.1", "model_file": str(model_file), "runs": []}
+    ml: dict[str, Any] = {"version": "1.7.1", "model_file": str(model_file),
+                          "onnxruntime_session": session, "runs": []}
     venv, why = mlserver_venv()
     if venv is None:
         mlserver_failed(ml, why, None)
         return None, ml
-    server = MLServer(venv, workdir, model_file)
+    server = MLServer(venv, workdir, model_file, session)
     try:
         ready_ms = server.start()
     except RuntimeError as exc:
@@ -651,11 +671,12 @@ def throughput(emu: EmulatorThread, settings: FunctionSettings, model_file: Path
     load between levels hits both alike. The function is added afresh for each level with
     that many warm environments, and removed before MLServer's turn: idle environments still
     cost the emulator CPU (memory polling), which would otherwise be charged to MLServer.
-    MLServer serves ``model_file``, the model file the function ships."""
+    MLServer serves ``model_file``, the model file the function ships, with the function's
+    onnxruntime session settings."""
     server: MLServer | None = None
     ml: dict[str, Any] = {"skipped": "--no-mlserver", "runs": []}
     if with_mlserver:
-        server, ml = start_mlserver(workdir, model_file)
+        server, ml = start_mlserver(workdir, model_file, session_options(settings))
     try:
         limit = max(CONCURRENCY)
         port = emu.emulator.port
@@ -795,8 +816,12 @@ def table_throughput(tput: dict[str, Any], out: list[str]) -> None:
                 out.append("   its log ends:\n     "
                            + "\n     ".join(ml["log_tail"].splitlines()[-10:]))
         else:
-            out.append(f"   MLServer 1.7.1, parallel_workers 0, serving the function's shipped "
-                       f"model file; start to ready {ml.get('start_to_ready_ms')} ms")
+            session = ml.get("onnxruntime_session", {})
+            out.append(f"   (MLServer 1.7.1, parallel_workers 0, serving the function's shipped "
+                       f"model file with its onnxruntime\n    settings: "
+                       f"{session.get('intra_op_threads')} intra-op thread(s), spinning "
+                       f"{'on' if session.get('allow_spinning') else 'off'}; start to ready "
+                       f"{ml.get('start_to_ready_ms')} ms)")
 
 
 def print_table(results: dict[str, Any]) -> None:

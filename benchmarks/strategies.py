@@ -1,5 +1,5 @@
 """Strategies side by side, in one run: artifact sizes against the limits, build time, and
-cold start through the emulator against the raw hand-written baseline; plus, for S3, the
+cold start through the emulator against the hand-written baseline; plus, for S3, the
 boto3 ``download_file`` way, fetch throughput through a per-connection bandwidth cap, and the
 refresh switch time.
 
@@ -340,11 +340,14 @@ def print_table(results: dict[str, Any]) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--models", default="iris,minilm")
-    parser.add_argument("--strategies", default="bundle,layer,image,s3,efs,endpoint")
-    parser.add_argument("--quick", action="store_true")
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0].replace("\n", " "))
+    parser.add_argument("--runs", type=int, default=5,
+                        help="cold-start samples per strategy and model (default 5)")
+    parser.add_argument("--models", default="iris,minilm", help="default iris,minilm")
+    parser.add_argument("--strategies", default="bundle,layer,image,s3,efs,endpoint",
+                        help="comma-separated, must include bundle (default: all six)")
+    parser.add_argument("--quick", action="store_true",
+                        help="a 48 MB object for the S3 fetch instead of 96 MB")
     parser.add_argument("--json", type=Path,
                         default=ROOT / "benchmarks" / "results" / "strategies.json")
     args = parser.parse_args()
