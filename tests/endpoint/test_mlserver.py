@@ -1,9 +1,10 @@
 """The endpoint strategy against a real third-party v2 server: MLServer with its sklearn runtime.
 
 MLServer runs from its own virtual environment (its pins clash with ours), made on first use
-in ~/.cache/modelambda/mlserver-venv. LAMBDA_FACTS.md: MLServer 1.7.1 needs uvloop 0.21.0,
-and its /v2/health/ready turns 200 before the model is loaded, so readiness here is the
-model's own ready endpoint plus a real answer.
+in ~/.cache/modelambda/mlserver-venv. MLServer 1.7.1 needs uvloop 0.21.0 (with 0.23 its
+parallel worker fails with "There is no current event loop", SeldonIO/MLServer#2286), and its
+/v2/health/ready turns 200 before the model is loaded, so readiness here is the model's own
+ready endpoint plus a real answer.
 """
 
 from __future__ import annotations
@@ -38,10 +39,18 @@ joblib.dump(RandomForestClassifier(n_estimators=100, max_depth=6, random_state=0
 
 
 def mlserver_venv() -> Path:
+    """The venv, made or repaired until it imports what the test needs (an interrupted
+    install leaves bin/mlserver without the rest; benchmarks/emulator.py adds onnxruntime to
+    the same venv)."""
     venv = cache_root() / "mlserver-venv"
-    if not (venv / "bin" / "mlserver").exists():
+    python = venv / "bin" / "python"
+    check = [str(python), "-c", "import mlserver, mlserver_sklearn, uvloop, sklearn, joblib"]
+    if python.exists() and subprocess.run(check, capture_output=True).returncode == 0:
+        return venv
+    if not python.exists():
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-        subprocess.run([str(venv / "bin" / "pip"), "install", "-q", *MLSERVER], check=True)
+    subprocess.run([str(venv / "bin" / "pip"), "install", "-q", *MLSERVER], check=True)
+    subprocess.run(check, check=True)
     return venv
 
 

@@ -2,7 +2,8 @@
 
 Why not ``http.server``: it parses headers with the email package and runs a thread per
 connection; a Runtime API behind it answered in ~44 ms until Nagle's algorithm was switched off
-(see LAMBDA_FACTS.md). Both of the emulator's HTTP surfaces are latency-critical, so this
+(Nagle's algorithm meeting delayed ACKs, RFC 896 and RFC 1122 4.2.3.2; measured here with
+awslambdaric 4.2.2 on loopback). Both of the emulator's HTTP surfaces are latency-critical, so this
 parses the little HTTP/1.1 they need directly on asyncio streams and sets TCP_NODELAY.
 """
 
