@@ -3,9 +3,10 @@
 When a running emulator serves the function (``modelambda up``; the most recently started one
 if several do), or ``$MODELAMBDA_ENDPOINT`` names one, the call goes through its Invoke API,
 exactly as boto3 would make it. Otherwise, for a service directory, the handler runs in this
-process (a cold init, then the event): the same code that runs inside Lambda. Either way the
-response payload goes to stdout as JSON and the REPORT line to stderr; a function error prints
-Lambda's error payload and exits 1.
+process (a cold init, then the event): the same code that runs inside Lambda. With ``--aws``
+the deployed function's alias is called through boto3's Lambda client (``Invoke`` with the
+log tail). Either way the response payload goes to stdout as JSON and the REPORT line to
+stderr; a function error prints Lambda's error payload and exits 1.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ EPILOG = """examples:
   modelambda invoke examples/iris --data @examples/iris/request.json
   modelambda invoke examples/iris --event tests/events/function-url.json
   modelambda invoke iris --data @examples/iris/request.json     # a running emulator's function
+  modelambda invoke examples/iris --aws --data @examples/iris/request.json   # the deployed alias
+  modelambda invoke iris --aws --region eu-west-1 --qualifier live --data @request.json
 """
 
 
@@ -39,6 +42,15 @@ def register(sub: Any) -> None:
                       help="the request as JSON, or @FILE to read it from a file (direct invoke)")
     what.add_argument("--event", type=Path, metavar="FILE",
                       help="a raw Lambda event as a JSON file (API Gateway, Function URL, ...)")
+    aws = p.add_argument_group("AWS (--aws)")
+    aws.add_argument("--aws", action="store_true",
+                     help="call the function deployed on AWS (its alias) through boto3")
+    aws.add_argument("--qualifier", metavar="ALIAS",
+                     help="the alias or version to call (default: [deploy] alias for a "
+                          "service directory, else 'live')")
+    from modelambda.cli.deploy_cmd import add_aws_arguments
+
+    add_aws_arguments(aws, stack=False)
     p.set_defaults(run=run)
 
 
@@ -83,6 +95,10 @@ def run(args: argparse.Namespace) -> int:
     from modelambda.spec import load_spec
 
     payload = load_payload(args)
+    if args.aws:
+        return _aws(args, payload)
+    if args.local and (args.region or args.profile or args.endpoint_url or args.qualifier):
+        raise UsageError("--region, --profile, --endpoint-url and --qualifier go with --aws")
     if args.target.is_dir():
         spec = load_spec(args.target)
         emulator = None if args.local else find(spec.service.name)
@@ -160,3 +176,44 @@ def _in_process(spec: Any, payload: Any) -> int:
     print(f"REPORT RequestId: {context.aws_request_id}\tDuration: {duration_ms:.2f} ms\t"
           f"Init Duration: {init_ms:.2f} ms\t(in-process)", file=sys.stderr)
     return 1 if failed else 0
+
+
+def _aws(args: argparse.Namespace, payload: Any) -> int:
+    """Invoke the deployed alias with the log tail: payload on stdout, REPORT on stderr."""
+    import base64
+
+    from modelambda.cli.deploy_cmd import make_clients
+    from modelambda.errors import UsageError
+    from modelambda.spec import load_spec
+
+    if args.local:
+        raise UsageError("--local and --aws exclude each other")
+    if args.target.is_dir():
+        spec: Any = load_spec(args.target)
+        name, qualifier = spec.service.name, args.qualifier or spec.deploy.alias
+    else:
+        from modelambda.spec import Deploy
+
+        spec = argparse.Namespace(deploy=Deploy())
+        name, qualifier = str(args.target), args.qualifier or Deploy().alias
+    clients = make_clients(args, spec)
+    try:
+        clients.require_credentials()
+        started = time.perf_counter()
+        response = clients.client("lambda").invoke(
+            FunctionName=name, Qualifier=qualifier, Payload=json.dumps(payload).encode(),
+            LogType="Tail")
+        body = response["Payload"].read()
+        elapsed_ms = (time.perf_counter() - started) * 1000
+    finally:
+        clients.close()
+    print(body.decode("utf-8", "replace"))
+    log = base64.b64decode(response.get("LogResult") or "").decode("utf-8", "replace")
+    report = [line for line in log.splitlines() if line.startswith("REPORT")]
+    if report:
+        print(report[-1], file=sys.stderr)
+    version = response.get("ExecutedVersion", "?")
+    print(f"invoke: {name}:{qualifier} (version {version}) in {clients.describe()}: "
+          f"{elapsed_ms:.1f} ms round trip" + ("" if report else "; no REPORT line in the "
+                                                "log tail"), file=sys.stderr)
+    return 1 if response.get("FunctionError") else 0
