@@ -9,6 +9,8 @@ from collections.abc import Sequence
 from modelambda import __version__
 from modelambda.cli import (
     build_cmd,
+    delete_cmd,
+    deploy_cmd,
     endpoint_cmd,
     init_cmd,
     invoke_cmd,
@@ -16,7 +18,8 @@ from modelambda.cli import (
     up_cmd,
 )
 
-COMMANDS = (init_cmd, build_cmd, invoke_cmd, up_cmd, models_cmd, endpoint_cmd)
+COMMANDS = (init_cmd, build_cmd, invoke_cmd, up_cmd, models_cmd, endpoint_cmd, deploy_cmd,
+            delete_cmd)
 
 EPILOG = """examples:
   modelambda init my-service --model model.onnx
