@@ -35,6 +35,20 @@ NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _REF = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*$")
 _VERSION = storelayout.NAME
 _DIST = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+# S3 bucket names (docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html)
+BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+# CloudFormation stack names: a letter, then letters, digits and hyphens; at most 128.
+STACK_NAME = re.compile(r"^[a-zA-Z][-a-zA-Z0-9]{0,127}$")
+# AWS regions, e.g. us-east-1, eu-central-2, us-gov-west-1, cn-north-1.
+REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-[0-9]{1,2}$")
+# Lambda alias names (not all digits); SAM's AutoPublishAlias takes the same.
+ALIAS = re.compile(r"^(?![0-9]+$)[a-zA-Z0-9_-]{1,128}$")
+# CloudWatch Logs' retention settings (days).
+LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096,
+                      1827, 2192, 2557, 2922, 3288, 3653)
+LOG_FORMATS = ("Text", "JSON")
+URL_AUTH = ("AWS_IAM", "NONE")
+TAGS_MAX = 50  # user tags per resource
 
 SUFFIX_FRAMEWORKS = {
     ".onnx": "onnx", ".skops": "sklearn", ".pkl": "sklearn", ".pickle": "sklearn",
@@ -51,7 +65,10 @@ class Service:
     timeout_s: int = 30
     ephemeral_storage_mb: int = 512
     reserved_concurrency: int | None = None
+    provisioned_concurrency: int | None = None  # on the deployed alias
     snapstart: bool = False
+    tracing: bool = False  # X-Ray active tracing
+    log_format: str = "Text"  # or "JSON" (Lambda's LoggingConfig)
 
 
 @dataclass(frozen=True)
@@ -101,6 +118,20 @@ class Build:
 
 
 @dataclass(frozen=True)
+class Deploy:
+    """The ``[deploy]`` table: how ``modelambda template`` and ``deploy`` put the service on
+    AWS. None = the default (see ``ServiceSpec.stack_name``, the deploy's region)."""
+
+    stack_name: str | None = None
+    region: str | None = None
+    tags: Mapping[str, str] = field(default_factory=dict)
+    url_auth: str = "AWS_IAM"  # the function URL's auth; "NONE" makes it public
+    alias: str = "live"  # the alias every caller and the function URL use
+    log_retention_days: int = 30
+    artifact_bucket: str | None = None
+
+
+@dataclass(frozen=True)
 class ServiceSpec:
     root: Path
     service: Service
@@ -108,6 +139,7 @@ class ServiceSpec:
     pipeline: Pipeline
     strategy: StrategySpec
     build: Build = field(default_factory=Build)
+    deploy: Deploy = field(default_factory=Deploy)
 
     @property
     def file(self) -> Path:
@@ -116,6 +148,12 @@ class ServiceSpec:
     @property
     def model_path(self) -> Path:
         return self.root / self.model.path
+
+    @property
+    def stack_name(self) -> str:
+        """``[deploy] stack_name``, else ``modelambda-<service name>`` made valid for
+        CloudFormation (letters, digits and hyphens)."""
+        return self.deploy.stack_name or default_stack_name(self.service.name)
 
     def for_strategy(self, name: str | None) -> ServiceSpec:
         """This spec served by another strategy: the spec's ``[strategy]`` when it names
@@ -130,6 +168,10 @@ class ServiceSpec:
         if problems.items:
             raise SpecError(self.file, [f"--strategy {name}: {item}" for item in problems.items])
         return chosen
+
+
+def default_stack_name(service_name: str) -> str:
+    return f"modelambda-{service_name}".replace("_", "-")[:128]
 
 
 # --- checking ---------------------------------------------------------------------------
@@ -166,7 +208,11 @@ def _service(data: Any, root: Path, problems: _Problems) -> Service:
                                        limits.EPHEMERAL_MB_MAX, " (MB)"),
         reserved_concurrency=t.integer("reserved_concurrency", None, 0,
                                        limits.DEFAULT_CONCURRENCY),
+        provisioned_concurrency=t.integer("provisioned_concurrency", None, 0,
+                                          limits.DEFAULT_CONCURRENCY),
         snapstart=t.boolean("snapstart", False),
+        tracing=t.boolean("tracing", False),
+        log_format=t.string("log_format", "Text", choices=LOG_FORMATS),
     )
     t.finish()
     return service
@@ -247,6 +293,48 @@ def _build(data: Any, problems: _Problems) -> Build:
     return Build(exclude=tuple(exclude), exclude_files=tuple(files), optimize_onnx=optimize)
 
 
+def _tags(t: _Table) -> dict[str, str]:
+    value = t.data.get("tags", {})
+    t.seen.add("tags")
+    rule = (f"a table of at most {TAGS_MAX} tags: keys of 1 to 128 characters not starting "
+            "with 'aws:', string values of at most 256")
+    if not (isinstance(value, dict) and len(value) <= TAGS_MAX and all(
+            isinstance(k, str) and 1 <= len(k) <= 128 and not k.lower().startswith("aws:")
+            and isinstance(v, str) and len(v) <= 256 for k, v in value.items())):
+        t.problem("tags", value, rule)
+        return {}
+    return dict(value)
+
+
+def _deploy(data: Any, problems: _Problems) -> Deploy:
+    t = _Table("deploy", data, problems)
+    retention = t.data.get("log_retention_days", 30)
+    t.seen.add("log_retention_days")
+    if (isinstance(retention, bool) or not isinstance(retention, int)
+            or retention not in LOG_RETENTION_DAYS):
+        t.problem("log_retention_days", retention,
+                  "one of CloudWatch's retention settings: "
+                  + ", ".join(map(str, LOG_RETENTION_DAYS)))
+        retention = 30
+    deploy = Deploy(
+        stack_name=t.string("stack_name", None, pattern=STACK_NAME,
+                            allowed="a CloudFormation stack name: a letter, then letters, "
+                                    "digits and '-', at most 128 characters"),
+        region=t.string("region", None, pattern=REGION, allowed="an AWS region, e.g. us-east-1"),
+        tags=_tags(t),
+        url_auth=t.string("url_auth", "AWS_IAM", choices=URL_AUTH),
+        alias=t.string("alias", "live", pattern=ALIAS,
+                       allowed="a Lambda alias name: letters, digits, '-' and '_', at most "
+                               "128, not only digits"),
+        log_retention_days=retention,
+        artifact_bucket=t.string("artifact_bucket", None, pattern=BUCKET,
+                                 allowed="an S3 bucket name (3-63 lower-case letters, digits, "
+                                         "'.', '-')"),
+    )
+    t.finish()
+    return deploy
+
+
 def _strategy(data: Any, problems: _Problems) -> StrategySpec:
     """``[strategy]``: its ``kind`` here, every other key read by that strategy's module."""
     t = _Table("strategy", data, problems)
@@ -258,7 +346,16 @@ def _strategy(data: Any, problems: _Problems) -> StrategySpec:
 
 def _cross_checks(spec: ServiceSpec, problems: _Problems) -> None:
     service = spec.service
+    provisioned = service.provisioned_concurrency or 0
+    if service.reserved_concurrency is not None and provisioned > service.reserved_concurrency:
+        problems.add("service", "provisioned_concurrency", provisioned,
+                     f"at most reserved_concurrency ({service.reserved_concurrency}): Lambda "
+                     "provisions environments out of the function's reserved concurrency")
     if service.snapstart:
+        if provisioned:
+            problems.add("service", "snapstart", True,
+                         "Lambda has no SnapStart with provisioned concurrency "
+                         f"(provisioned_concurrency = {provisioned}); choose one")
         if service.runtime not in limits.SNAPSTART_RUNTIMES:
             problems.add("service", "snapstart", True,
                          f"SnapStart needs one of {', '.join(limits.SNAPSTART_RUNTIMES)}")
@@ -273,7 +370,7 @@ def _cross_checks(spec: ServiceSpec, problems: _Problems) -> None:
 def parse_spec(root: Path, data: Mapping[str, Any]) -> ServiceSpec:
     """Check a parsed TOML document; raise SpecError listing every problem."""
     problems = _Problems()
-    sections = {"service", "model", "pipeline", "strategy", "build"}
+    sections = {"service", "model", "pipeline", "strategy", "build", "deploy"}
     for key in sorted(set(data) - sections):
         close = difflib.get_close_matches(key, sorted(sections), n=1)
         hint = f" (did you mean [{close[0]}]?)" if close else ""
@@ -289,6 +386,7 @@ def parse_spec(root: Path, data: Mapping[str, Any]) -> ServiceSpec:
         pipeline=_pipeline(data.get("pipeline", {}), root, problems),
         strategy=_strategy(data.get("strategy", {}), problems),
         build=_build(data.get("build", {}), problems),
+        deploy=_deploy(data.get("deploy", {}), problems),
     )
     _cross_checks(spec, problems)
     if problems.items:
@@ -384,11 +482,18 @@ def compile_runtime_config(
             max_batch=spec.model.max_batch,
             allow_nonfinite=spec.model.allow_nonfinite,
         ),
-        source={**spec.strategy.settings, **source},
+        source={**runtime_settings(spec), **source},
         pipeline=PipelineConfig(spec.pipeline.preprocess, spec.pipeline.postprocess,
                                 spec.pipeline.setup),
         code_root=code_root,
     )
+
+
+def runtime_settings(spec: ServiceSpec) -> dict[str, Any]:
+    """The ``[strategy]`` settings the function's config carries: all but the ones only
+    deploy reads (``Strategy.deploy_keys``: a VPC's subnets, a SageMaker instance type)."""
+    skip = spec.strategy.unit.deploy_keys
+    return {k: v for k, v in spec.strategy.settings.items() if k not in skip}
 
 
 def function_config(spec: ServiceSpec, *,

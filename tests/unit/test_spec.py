@@ -168,3 +168,99 @@ def test_compiled_config_round_trips_and_versions_by_hash(tmp_path: Path) -> Non
 
 def test_example_specs_are_valid() -> None:
     assert load_spec(IRIS).service.name == "iris"
+
+
+# --- deploy options: [service] additions, [deploy], and what Lambda refuses together ----------
+
+
+def test_snapstart_with_efs_is_refused(tmp_path: Path) -> None:
+    snapstart = MINIMAL.replace('name = "svc"', 'name = "svc"\nsnapstart = true')
+    (problem,) = problems(tmp_path, snapstart + '\n[strategy]\nkind = "efs"\n')
+    assert problem == "[service] snapstart = True: Lambda has no SnapStart with EFS"
+
+
+def test_snapstart_with_big_tmp_is_refused(tmp_path: Path) -> None:
+    (problem,) = problems(tmp_path, MINIMAL.replace(
+        'name = "svc"', 'name = "svc"\nsnapstart = true\nephemeral_storage_mb = 1024'))
+    assert problem.startswith("[service] snapstart = True: Lambda has no SnapStart with "
+                              "ephemeral_storage_mb > 512")
+
+
+def test_snapstart_with_provisioned_concurrency_is_refused(tmp_path: Path) -> None:
+    (problem,) = problems(tmp_path, MINIMAL.replace(
+        'name = "svc"', 'name = "svc"\nsnapstart = true\nprovisioned_concurrency = 2'))
+    assert problem.startswith("[service] snapstart = True: Lambda has no SnapStart with "
+                              "provisioned concurrency (provisioned_concurrency = 2)")
+
+
+def test_snapstart_with_a_container_image_is_refused(tmp_path: Path) -> None:
+    snapstart = MINIMAL.replace('name = "svc"', 'name = "svc"\nsnapstart = true')
+    (problem,) = problems(tmp_path, snapstart + '\n[strategy]\nkind = "image"\n')
+    assert "no SnapStart for container images" in problem
+
+
+def test_provisioned_concurrency_within_reserved(tmp_path: Path) -> None:
+    (problem,) = problems(tmp_path, MINIMAL.replace(
+        'name = "svc"', 'name = "svc"\nreserved_concurrency = 2\nprovisioned_concurrency = 3'))
+    assert problem.startswith("[service] provisioned_concurrency = 3: at most "
+                              "reserved_concurrency (2)")
+
+
+def test_service_deploy_options_and_deploy_defaults(tmp_path: Path) -> None:
+    spec = load_spec(service(tmp_path, MINIMAL.replace(
+        'name = "svc"', 'name = "my_svc"\nprovisioned_concurrency = 1\ntracing = true\n'
+                        'log_format = "JSON"')))
+    assert (spec.service.provisioned_concurrency, spec.service.tracing,
+            spec.service.log_format) == (1, True, "JSON")
+    assert spec.deploy.alias == "live" and spec.deploy.url_auth == "AWS_IAM"
+    assert spec.deploy.log_retention_days == 30 and spec.deploy.tags == {}
+    assert spec.stack_name == "modelambda-my-svc"  # '_' is not allowed in stack names
+
+
+@pytest.mark.parametrize("name", ["1stack", "my_stack", "stack.name", "s" * 129])
+def test_invalid_stack_name(tmp_path: Path, name: str) -> None:
+    (problem,) = problems(tmp_path, MINIMAL + f'\n[deploy]\nstack_name = "{name}"\n')
+    assert problem.startswith(f"[deploy] stack_name = '{name}': a CloudFormation stack name")
+
+
+def test_unknown_deploy_key_is_named_with_a_suggestion(tmp_path: Path) -> None:
+    (problem,) = problems(tmp_path, MINIMAL + '\n[deploy]\nstack = "x"\n')
+    assert problem.startswith("[deploy] stack = 'x': unknown key (did you mean 'stack_name'?)")
+
+
+def test_every_deploy_problem_at_once(tmp_path: Path) -> None:
+    found = problems(tmp_path, MINIMAL + (
+        '\n[deploy]\nregion = "Europe"\nurl_auth = "PUBLIC"\nalias = "123"\n'
+        'log_retention_days = 10\nartifact_bucket = "Bad_Bucket"\n'
+        '[deploy.tags]\n"aws:owner" = "me"\n'))
+    text = "\n".join(found)
+    assert len(found) == 6, text
+    assert "[deploy] region = 'Europe': an AWS region" in text
+    assert "[deploy] url_auth = 'PUBLIC': one of AWS_IAM, NONE" in text
+    assert "[deploy] alias = '123'" in text and "not only digits" in text
+    assert "[deploy] log_retention_days = 10: one of CloudWatch's retention settings" in text
+    assert "[deploy] artifact_bucket = 'Bad_Bucket'" in text
+    assert "[deploy] tags = {'aws:owner': 'me'}" in text and "not starting with 'aws:'" in text
+
+
+def test_service_log_format_choices(tmp_path: Path) -> None:
+    (problem,) = problems(tmp_path, MINIMAL.replace('name = "svc"',
+                                                    'name = "svc"\nlog_format = "json"'))
+    assert problem == "[service] log_format = 'json': one of Text, JSON"
+
+
+def test_efs_vpc_and_subnets_go_together(tmp_path: Path) -> None:
+    found = problems(tmp_path, MINIMAL + '\n[strategy]\nkind = "efs"\nvpc_id = "vpc-0123abcd"\n'
+                     'subnet_ids = ["subnet-1"]\n')
+    text = "\n".join(found)
+    assert "[strategy] subnet_ids = ['subnet-1']: a list of distinct subnet ids" in text
+    assert "vpc_id and subnet_ids go together" in text
+
+
+def test_sagemaker_settings_are_checked(tmp_path: Path) -> None:
+    found = problems(tmp_path, MINIMAL + '\n[strategy]\nkind = "endpoint"\nprotocol = "v2"\n'
+                     'serverless_memory_mb = 1500\n')
+    text = "\n".join(found)
+    assert "[strategy] serverless_memory_mb = 1500: one of 1024, 2048" in text
+    assert "serverless inference needs both" in text
+    assert 'needs protocol = "sagemaker"' in text

@@ -15,11 +15,12 @@ from modelambda.cli import (
     init_cmd,
     invoke_cmd,
     models_cmd,
+    template_cmd,
     up_cmd,
 )
 
-COMMANDS = (init_cmd, build_cmd, invoke_cmd, up_cmd, models_cmd, endpoint_cmd, deploy_cmd,
-            delete_cmd)
+COMMANDS = (init_cmd, build_cmd, invoke_cmd, up_cmd, models_cmd, endpoint_cmd, template_cmd,
+            deploy_cmd, delete_cmd)
 
 EPILOG = """examples:
   modelambda init my-service --model model.onnx

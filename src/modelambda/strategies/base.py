@@ -12,7 +12,11 @@ A strategy is one class in one module (``strategies/<name>.py``) registered unde
 - **build**: which model files the function carries, the layout of the artifacts (function
   zip, layers, image context), the size checks that apply, ``/tmp`` needed at run time;
 - **local**: what ``up`` starts for it and what the function then gets (environment, mounts);
-- **store**: the versioned model store it reads, if any.
+- **store**: the versioned model store it reads, if any;
+- **deploy**: what ``deploy`` uploads (``deploy_uploads``), what it checks first
+  (``deploy_check``) and the resources and permissions it adds to the SAM template
+  (``deploy_resources``, on ``deploy/resources.py``'s ``TemplateBuilder``); ``deploy_keys``
+  names the ``[strategy]`` keys only deploy reads, which the function's config leaves out.
 
 A SnapStart or provisioned-concurrency variant is an option applied to a strategy, not a
 strategy of its own.
@@ -27,10 +31,11 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from modelambda.spectable import Problems, Table
 
 if TYPE_CHECKING:
+    from modelambda.deploy.resources import TemplateBuilder
     from modelambda.local.resources import LocalServices
     from modelambda.modelstore import Store
     from modelambda.package.archive import Entry
-    from modelambda.package.artifacts import Artifact, Parts
+    from modelambda.package.artifacts import Artifact, BuildResult, Parts
     from modelambda.package.checks import Check
     from modelambda.runtime.config import RuntimeConfig
     from modelambda.spec import ServiceSpec
@@ -57,6 +62,8 @@ class Strategy:
     # handler's init from the artifact; "beside" with the built model placed beside it (the
     # model is not in the artifact); "imports" imports the backend and hooks only.
     import_check: ClassVar[str] = "init"
+    # [strategy] keys that only deploy reads (not compiled into the function's config)
+    deploy_keys: ClassVar[frozenset[str]] = frozenset()
 
     # --- spec -------------------------------------------------------------------------
 
@@ -141,6 +148,21 @@ class Strategy:
         """The versioned model store the function reads, or None when the model ships
         with the function."""
         return None
+
+    # --- deploy -------------------------------------------------------------------------
+
+    def deploy_check(self, spec: ServiceSpec, problems: Problems) -> None:
+        """What a deploy needs that a local run does not (e.g. a real endpoint URL)."""
+
+    def deploy_uploads(self, spec: ServiceSpec, build: BuildResult) -> list[Artifact]:
+        """The built files deploy uploads to the artifact bucket, in order: the function's
+        zip and its layers (content-addressed keys: ``deploy.template.content_key``)."""
+        return [a for a in build.artifacts if a.kind in ("function", "layer")]
+
+    def deploy_resources(self, spec: ServiceSpec, template: TemplateBuilder) -> None:
+        """Add this strategy's resources to the template, and the permissions the function
+        needs for them (``template.allow``). The default: the function's code is its zip."""
+        template.zip_function()
 
     def __repr__(self) -> str:
         return f"<strategy {self.name}>"

@@ -11,18 +11,32 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from modelambda import limits
 from modelambda.package.archive import Entry
-from modelambda.package.artifacts import Artifact, Parts
+from modelambda.package.artifacts import Artifact, BuildResult, Parts
 from modelambda.runtime.config import RuntimeConfig
 from modelambda.spec import NAME, SUFFIX_FRAMEWORKS, ServiceSpec
-from modelambda.spectable import Table
+from modelambda.spectable import MISSING, Problems, Table
 from modelambda.strategies.base import LocalSetup, Strategy
+
+if TYPE_CHECKING:
+    from modelambda.deploy.resources import TemplateBuilder
 
 BACKEND = "modelambda.runtime.backends.endpoint:EndpointBackend"
 URL = re.compile(r"^https?://\S+$")
+# SageMaker endpoint names (API_CreateEndpoint): no '_', at most 63.
+SAGEMAKER_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
+# SageMaker serves images from ECR: <account>.dkr.ecr.<region>.amazonaws.com/<repo>[:tag|@digest]
+ECR_IMAGE = re.compile(r"^(?P<account>[0-9]{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\."
+                       r"amazonaws\.com(\.cn)?/(?P<repository>[a-z0-9][a-z0-9._/-]*)"
+                       r"(:[A-Za-z0-9._-]{1,128}|@sha256:[0-9a-f]{64})?$")
+INSTANCE_TYPE = re.compile(r"^ml\.[a-z0-9]+\.[a-z0-9]+$")
+DEFAULT_INSTANCE_TYPE = "ml.m5.large"
+SERVERLESS_MEMORY_MB = (1024, 2048, 3072, 4096, 5120, 6144)
+SERVERLESS_CONCURRENCY_MAX = 200
+MODEL_TARBALL = "model.tar.gz"
 
 
 class Endpoint(Strategy):
@@ -30,6 +44,8 @@ class Endpoint(Strategy):
     summary = "function calls a SageMaker or v2 inference endpoint; pre/post-processing here"
     runtime_source = "modelambda.runtime.sources.local:EndpointSource"
     import_check = "imports"  # the model answers from the endpoint, not checked here
+    deploy_keys = frozenset({"model_image", "instance_type", "serverless_memory_mb",
+                             "serverless_max_concurrency"})
 
     def read(self, table: Table) -> dict[str, Any]:
         # No url is required here: locally `up` supplies its endpoint host; deploy checks
@@ -39,7 +55,46 @@ class Endpoint(Strategy):
             "url": table.string("url", None, pattern=URL, allowed="an http(s) URL"),
             "name": table.string("name", None, pattern=NAME, allowed="an endpoint or model name"),
             "timeout_s": table.integer("timeout_s", 10, 1, limits.TIMEOUT_S_MAX, " (s)"),
+            # deploy (sagemaker): the serving container's image; with it the stack creates
+            # the SageMaker model, endpoint config and endpoint, else `name` is an existing
+            # endpoint
+            "model_image": table.string("model_image", None, pattern=ECR_IMAGE,
+                                        allowed="an ECR image URI: <account>.dkr.ecr.<region>"
+                                                ".amazonaws.com/<repository>[:tag|@digest]"),
+            "instance_type": table.string("instance_type", None, pattern=INSTANCE_TYPE,
+                                          allowed="a SageMaker instance type, e.g. "
+                                                  "ml.m5.large"),
+            "serverless_memory_mb": table.integer("serverless_memory_mb", None, 1024, 6144,
+                                                  " (MB, in steps of 1024)"),
+            "serverless_max_concurrency": table.integer("serverless_max_concurrency", None, 1,
+                                                        SERVERLESS_CONCURRENCY_MAX),
         }
+
+    def check(self, spec: ServiceSpec, problems: Problems) -> None:
+        settings = spec.strategy.settings
+        memory, concurrency = (settings.get("serverless_memory_mb"),
+                               settings.get("serverless_max_concurrency"))
+        if memory is not None and memory not in SERVERLESS_MEMORY_MB:
+            problems.add("strategy", "serverless_memory_mb", memory,
+                         "one of " + ", ".join(map(str, SERVERLESS_MEMORY_MB)) + " (MB)")
+        if (memory is None) != (concurrency is None):
+            key, value = (("serverless_max_concurrency", concurrency) if memory is None
+                          else ("serverless_memory_mb", memory))
+            problems.add("strategy", key, value, "serverless inference needs both "
+                         "serverless_memory_mb and serverless_max_concurrency")
+        if memory is not None and settings.get("instance_type") is not None:
+            problems.add("strategy", "instance_type", settings["instance_type"],
+                         "not with serverless inference (serverless_memory_mb): choose one")
+        sagemaker_keys = [k for k in sorted(self.deploy_keys) if settings.get(k) is not None]
+        if settings.get("protocol") != "sagemaker" and sagemaker_keys:
+            problems.add("strategy", sagemaker_keys[0], settings[sagemaker_keys[0]],
+                         "creates a SageMaker endpoint: needs protocol = \"sagemaker\"")
+        elif settings.get("model_image") is None:
+            for key in ("instance_type", "serverless_memory_mb"):
+                if settings.get(key) is not None:
+                    problems.add("strategy", key, settings[key],
+                                 "describes the endpoint the stack creates: needs "
+                                 "model_image (the serving container)")
 
     def local_settings(self, spec: ServiceSpec) -> dict[str, Any]:
         # SageMaker's protocol, which the local endpoint host speaks, for a spec that names
@@ -72,6 +127,126 @@ class Endpoint(Strategy):
         if settings["protocol"] == "sagemaker":  # requests are SigV4-signed: credentials
             environment.update(services.signing_environment())
         return LocalSetup(environment=environment)
+
+
+    # --- deploy -----------------------------------------------------------------------------
+
+    def deploy_check(self, spec: ServiceSpec, problems: Problems) -> None:
+        settings = spec.strategy.settings
+        if settings["protocol"] == "v2" and not settings["url"]:
+            problems.add("strategy", "url", MISSING,
+                         "a v2 endpoint needs the URL of its server to deploy (locally, "
+                         "`modelambda up` starts one)")
+        if settings["protocol"] == "sagemaker":
+            name = endpoint_name(spec)
+            if not SAGEMAKER_NAME.match(name):
+                key = "name" if settings["name"] else "name (default: [model] name)"
+                problems.add("strategy", key, name,
+                             "a SageMaker endpoint name: letters, digits and '-', at most 63, "
+                             "no '_'")
+
+    def deploy_uploads(self, spec: ServiceSpec, build: BuildResult) -> list[Artifact]:
+        """The function's zip, and the SageMaker model (``model.tar.gz``, as ``modelambda
+        endpoint package`` writes it) when the stack creates the endpoint."""
+        uploads = super().deploy_uploads(spec, build)
+        if creates_endpoint(spec):
+            uploads.append(model_tarball(spec, build))
+        return uploads
+
+    def deploy_resources(self, spec: ServiceSpec, template: TemplateBuilder) -> None:
+        """v2: no AWS resource (the function calls the URL). SageMaker: the model, endpoint
+        config and endpoint when the spec gives the serving image (else the endpoint
+        exists); the function may invoke that endpoint and nothing else."""
+        from modelambda.deploy.resources import arn
+
+        template.zip_function()
+        if spec.strategy.settings["protocol"] != "sagemaker":
+            return
+        name = endpoint_name(spec)
+        if creates_endpoint(spec):
+            endpoint = _sagemaker_endpoint(spec, template, name)
+        else:  # SageMaker writes endpoint names in lower case in its ARNs
+            endpoint = arn("sagemaker", f"endpoint/{name.lower()}")
+        template.allow("InvokeModelEndpoint", ["sagemaker:InvokeEndpoint"], [endpoint])
+        template.output("EndpointName", name, "the SageMaker endpoint the function calls")
+
+
+def endpoint_name(spec: ServiceSpec) -> str:
+    return str(spec.strategy.settings["name"] or spec.model.name)
+
+
+def creates_endpoint(spec: ServiceSpec) -> bool:
+    settings = spec.strategy.settings
+    return settings["protocol"] == "sagemaker" and settings.get("model_image") is not None
+
+
+def model_tarball(spec: ServiceSpec, build: BuildResult) -> Artifact:
+    """The SageMaker model archive beside the build's artifacts (reproducible: the same
+    model gives the same bytes and sha256)."""
+    from modelambda.package.sagemaker import model_tarball as write_tarball
+
+    path = build.out / MODEL_TARBALL
+    artifact = Artifact(MODEL_TARBALL, "sagemaker-model", path, [],
+                        "the model for SageMaker (unpacked to /opt/ml/model)")
+    artifact.sha256 = write_tarball(spec, path)
+    artifact.zipped_bytes = path.stat().st_size
+    return artifact
+
+
+def _sagemaker_endpoint(spec: ServiceSpec, template: TemplateBuilder, name: str) -> Any:
+    """The SageMaker model (the serving image with the model archive), its endpoint config
+    (real-time on one instance, or serverless) and the endpoint; returns its ARN."""
+    from modelambda.deploy.resources import arn, get_att, join, ref
+
+    settings = spec.strategy.settings
+    image = str(settings["model_image"])
+    found = ECR_IMAGE.match(image)
+    assert found is not None  # read() checked it
+    repository = join("arn:", ref("AWS::Partition"), f":ecr:{found['region']}:"
+                      f"{found['account']}:repository/{found['repository']}")
+    logs = arn("logs", f"log-group:/aws/sagemaker/Endpoints/{name}:*")
+    template.add("SageMakerRole", "AWS::IAM::Role", {
+        "Description": f"modelambda: what SageMaker may do to serve {name}",
+        "AssumeRolePolicyDocument": {"Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Principal": {"Service": "sagemaker.amazonaws.com"},
+            "Action": "sts:AssumeRole"}]},
+        "Policies": [{"PolicyName": "modelambda-sagemaker", "PolicyDocument": {
+            "Version": "2012-10-17", "Statement": [
+                {"Sid": "ModelArchive", "Effect": "Allow", "Action": "s3:GetObject",
+                 "Resource": template.object_arn(MODEL_TARBALL)},
+                {"Sid": "PullServingImage", "Effect": "Allow",
+                 "Action": ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage",
+                            "ecr:GetDownloadUrlForLayer"], "Resource": repository},
+                {"Sid": "RegistryLogin", "Effect": "Allow",
+                 "Action": "ecr:GetAuthorizationToken", "Resource": "*"},
+                {"Sid": "EndpointLogs", "Effect": "Allow",
+                 "Action": ["logs:CreateLogGroup", "logs:CreateLogStream",
+                            "logs:DescribeLogStreams", "logs:PutLogEvents"],
+                 "Resource": logs},
+                {"Sid": "EndpointMetrics", "Effect": "Allow",
+                 "Action": "cloudwatch:PutMetricData", "Resource": "*"},
+            ]}}],
+    })
+    template.add("SageMakerModel", "AWS::SageMaker::Model", {
+        "ExecutionRoleArn": get_att("SageMakerRole", "Arn"),
+        "PrimaryContainer": {"Image": image, "ModelDataUrl": template.s3_url(MODEL_TARBALL)},
+    })
+    variant: dict[str, Any] = {"ModelName": get_att("SageMakerModel", "ModelName"),
+                               "VariantName": "AllTraffic"}
+    if settings.get("serverless_memory_mb") is not None:
+        variant["ServerlessConfig"] = {
+            "MemorySizeInMB": settings["serverless_memory_mb"],
+            "MaxConcurrency": settings["serverless_max_concurrency"]}
+    else:
+        variant.update({"InstanceType": settings.get("instance_type") or DEFAULT_INSTANCE_TYPE,
+                        "InitialInstanceCount": 1, "InitialVariantWeight": 1.0})
+    template.add("SageMakerEndpointConfig", "AWS::SageMaker::EndpointConfig",
+                 {"ProductionVariants": [variant]})
+    template.add("SageMakerEndpoint", "AWS::SageMaker::Endpoint", {
+        "EndpointName": name,
+        "EndpointConfigName": get_att("SageMakerEndpointConfig", "EndpointConfigName"),
+    })
+    return ref("SageMakerEndpoint")  # Ref: the endpoint's ARN
 
 
 def _output_names(spec: ServiceSpec) -> list[str]:

@@ -8,7 +8,9 @@ uncompressed.
 from __future__ import annotations
 
 import hashlib
+import re
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import modelambda
 from modelambda.package.archive import Entry
@@ -17,7 +19,11 @@ from modelambda.package.checks import Check, image_checks
 from modelambda.package.files import link_or_copy
 from modelambda.runtime.integrity import sha256_file
 from modelambda.spec import ServiceSpec
+from modelambda.spectable import Problems, Table
 from modelambda.strategies.base import Strategy
+
+if TYPE_CHECKING:
+    from modelambda.deploy.resources import TemplateBuilder
 
 # AWS's Lambda base images for Python (gallery.ecr.aws/lambda/python).
 BASE_IMAGES = {"x86_64": "public.ecr.aws/lambda/python:{version}",
@@ -31,11 +37,30 @@ COPY task/ ${{LAMBDA_TASK_ROOT}}/
 CMD ["{handler}"]
 """
 
+# ECR repository names (docs: ECR CreateRepository).
+REPOSITORY = re.compile(r"^(?=.{2,256}$)(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*"
+                        r"[a-z0-9]+(?:[._-][a-z0-9]+)*$")
+
 
 class Image(Strategy):
     name = "image"
     summary = "function and model in a container image (ECR)"
     runtime_source = "modelambda.runtime.sources.local:ImageSource"
+    deploy_keys = frozenset({"repository"})
+
+    def read(self, table: Table) -> dict[str, Any]:
+        return {
+            # deploy: an existing ECR repository to push to; by default the stack creates
+            # modelambda/<service> (and keeps it, with its images, when the stack is deleted)
+            "repository": table.string("repository", None, pattern=REPOSITORY,
+                                       allowed="an ECR repository name (lower-case letters, "
+                                               "digits, '.', '_', '-' and '/')"),
+        }
+
+    def check(self, spec: ServiceSpec, problems: Problems) -> None:
+        if spec.service.snapstart:
+            problems.add("service", "snapstart", True,
+                         "Lambda has no SnapStart for container images (zip functions only)")
 
     def layout(self, parts: Parts, out: Path) -> tuple[Artifact, list[Artifact]]:
         return Artifact("context", "image-context", out / "context",
@@ -65,6 +90,32 @@ class Image(Strategy):
         digest = "\n".join(f"{e.name} {sha256_file(context / e.name)}"
                            for e in sorted(function.entries, key=lambda e: e.name))
         function.sha256 = hashlib.sha256(digest.encode()).hexdigest()
+
+    def deploy_resources(self, spec: ServiceSpec, template: TemplateBuilder) -> None:
+        """``PackageType: Image`` from ECR by digest, and the repository (unless the spec
+        names an existing one). Before the first push deploy has no image: the template then
+        holds the repository only."""
+        from modelambda.deploy.resources import join, ref
+
+        repository = spec.strategy.settings.get("repository")
+        if repository is None:
+            repository = repository_name(spec)
+            template.add("Repository", "AWS::ECR::Repository", {
+                "RepositoryName": repository,
+                "ImageScanningConfiguration": {"ScanOnPush": True},
+                "EncryptionConfiguration": {"EncryptionType": "AES256"},
+            }, DeletionPolicy="Retain", UpdateReplacePolicy="Retain")
+        template.output("RepositoryUri", join(ref("AWS::AccountId"), ".dkr.ecr.",
+                                              ref("AWS::Region"), ".", ref("AWS::URLSuffix"),
+                                              "/", repository),
+                        "where deploy pushes the function's image")
+        template.image_function()
+
+
+def repository_name(spec: ServiceSpec) -> str:
+    """The ECR repository the stack creates: ``modelambda/<service>`` in ECR's alphabet."""
+    name = re.sub(r"[^a-z0-9]+", "-", spec.service.name.lower()).strip("-") or "service"
+    return f"modelambda/{name}"
 
 
 def base_image(runtime: str, architecture: str) -> str:

@@ -8,12 +8,15 @@ layers; 250 MB unzipped for the function and all its layers together.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from modelambda.package.archive import Entry
 from modelambda.package.artifacts import Artifact, Parts
 from modelambda.spec import ServiceSpec
 from modelambda.strategies.base import Strategy
+
+if TYPE_CHECKING:
+    from modelambda.deploy.resources import TemplateBuilder
 
 # Lambda unpacks layers under /opt; Python finds /opt/python on its path.
 MODEL_DIR = "model"
@@ -43,3 +46,29 @@ class Layer(Strategy):
         return ["the 'image' strategy (10 GB limit) fits it",
                 f"the 's3' or 'efs' strategy keeps the model ({model_bytes:,} bytes) out of "
                 "the function"]
+
+    def deploy_resources(self, spec: ServiceSpec, template: TemplateBuilder) -> None:
+        """One ``AWS::Serverless::LayerVersion`` per built layer, listed on the function in
+        the built order (the model last: Lambda unpacks them in that order to /opt)."""
+        from modelambda.deploy.resources import logical_id, ref
+
+        template.zip_function()
+        layers = []
+        for index, artifact in enumerate(template.build.layers, start=1):
+            part = artifact.name.removesuffix(".zip").split("-", 2)[-1]  # layer-1-dependencies
+            name = template.add(logical_id("Layer", str(index), part),
+                                "AWS::Serverless::LayerVersion", {
+                "LayerName": f"{spec.service.name}-{part}",
+                "Description": f"modelambda: {artifact.contents} (sha256 {artifact.sha256})"
+                               [:256],
+                "ContentUri": template.code_uri(artifact.name),
+                "CompatibleRuntimes": [spec.service.runtime],
+                "CompatibleArchitectures": [template.architecture],
+                # a new version replaces the old one; function versions keep their copy
+                "RetentionPolicy": "Delete",
+                # a new layer version publishes a new function version for the alias (SAM
+                # hashes only the function's own properties otherwise)
+                "PublishLambdaVersion": True,
+            })
+            layers.append(ref(name))
+        template.set(Layers=layers)

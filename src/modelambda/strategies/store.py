@@ -29,7 +29,8 @@ class StoreStrategy(Strategy):
     import_check = "beside"
 
     def source(self, spec: ServiceSpec) -> dict[str, Any]:
-        return {**spec.strategy.settings, "kind": self.name, "class": self.runtime_source,
+        settings = {k: v for k, v in spec.strategy.settings.items() if k not in self.deploy_keys}
+        return {**settings, "kind": self.name, "class": self.runtime_source,
                 "model": spec.model.name}
 
     def layout(self, parts: Parts, out: Path) -> tuple[Artifact, list[Artifact]]:
