@@ -182,13 +182,24 @@ def creates_endpoint(spec: ServiceSpec) -> bool:
 
 def model_tarball(spec: ServiceSpec, build: BuildResult) -> Artifact:
     """The SageMaker model archive beside the build's artifacts (reproducible: the same
-    model gives the same bytes and sha256)."""
+    model gives the same bytes and sha256), written once per build: a note beside it
+    records the build's inputs fingerprint and the archive's sha256 (checked on reuse)."""
     from modelambda.package.sagemaker import model_tarball as write_tarball
+    from modelambda.runtime.integrity import sha256_file
 
     path = build.out / MODEL_TARBALL
+    note = path.with_name(MODEL_TARBALL + ".sha256")
+    inputs = str(build.manifest.get("inputs_fingerprint") or "")
     artifact = Artifact(MODEL_TARBALL, "sagemaker-model", path, [],
                         "the model for SageMaker (unpacked to /opt/ml/model)")
-    artifact.sha256 = write_tarball(spec, path)
+    recorded = note.read_text().split() if note.is_file() else []
+    if (inputs and path.is_file() and len(recorded) == 2 and recorded[0] == inputs
+            and sha256_file(path) == recorded[1]):
+        artifact.sha256 = recorded[1]
+    else:
+        artifact.sha256 = write_tarball(spec, path)
+        if inputs:
+            note.write_text(f"{inputs} {artifact.sha256}\n")
     artifact.zipped_bytes = path.stat().st_size
     return artifact
 
