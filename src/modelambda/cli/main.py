@@ -8,6 +8,8 @@ from collections.abc import Sequence
 
 from modelambda import __version__
 from modelambda.cli import (
+    advise_cmd,
+    bench_cmd,
     build_cmd,
     delete_cmd,
     deploy_cmd,
@@ -20,7 +22,7 @@ from modelambda.cli import (
 )
 
 COMMANDS = (init_cmd, build_cmd, invoke_cmd, up_cmd, models_cmd, endpoint_cmd, template_cmd,
-            deploy_cmd, delete_cmd)
+            deploy_cmd, delete_cmd, bench_cmd, advise_cmd)
 
 EPILOG = """examples:
   modelambda init my-service --model model.onnx
