@@ -34,6 +34,9 @@ def gather(spec: ServiceSpec, traffic: Traffic, *, from_bench: Path | None = Non
     from modelambda.errors import UsageError
 
     check(traffic)
+    bench = profiles.read_bench(from_bench) if from_bench is not None else None
+    if bench is not None:  # the wrong model's bench file is refused before any build
+        profiles.check_bench_model(bench, spec, None, str(from_bench))
     names = list(strategies or registry.names())
     say = log or (lambda _line: None)
     say(f"building {', '.join(names)} for their sizes (cached when unchanged)")
@@ -41,9 +44,8 @@ def gather(spec: ServiceSpec, traffic: Traffic, *, from_bench: Path | None = Non
         s, n, log=None))
     version = next((s.model_version for s in sizes.values() if s.model_version), None)
     profile: Profile
-    if from_bench is not None:
-        profile = profiles.from_bench(profiles.read_bench(from_bench), spec, version,
-                                      source=str(from_bench))
+    if bench is not None:
+        profile = profiles.from_bench(bench, spec, version, source=str(from_bench))
     else:
         usable = [n for n in profiles.PROFILE_STRATEGIES
                   if n in sizes and sizes[n].built and not sizes[n].failures]

@@ -146,6 +146,10 @@ DECOUPLED_BAND_FACTOR = Constant(1.25, "x", "with frequent updates, a decoupled 
                                  "within 25 % (+ DECOUPLED_BAND_USD) of the cheapest wins",
                                  "assumption")
 DECOUPLED_BAND_USD = Constant(5.0, "USD per month", "see DECOUPLED_BAND_FACTOR", "assumption")
+COLD_BAND_FACTOR = Constant(1.25, "x", "cold starts within 25 % of the fastest candidate's "
+                            "count as equally fast, and the simpler option wins (an image "
+                            "needs a registry and image builds; EFS a VPC and a file system)",
+                            "assumption")
 COLD_SHARE_FOR_P99 = Constant(0.01, "of requests", "when at least 1 % of requests are cold "
                               "starts, the cold start is the p99", "definition")
 

@@ -105,16 +105,7 @@ def _nearest(rows: dict[str, Any], memory: int) -> str | None:
 def from_bench(doc: dict[str, Any], spec: ServiceSpec, model_version: str | None,
                source: str = "bench file") -> Profile:
     """The profile from a bench document, after checking it is of this service's model."""
-    if doc.get("kind") != "modelambda-bench":
-        raise UsageError(f"{source} is not a modelambda bench file (no kind "
-                         "'modelambda-bench')")
-    model = doc.get("model") or {}
-    if model.get("name") != spec.model.name or (
-            model_version and model.get("version") and model["version"] != model_version):
-        raise UsageError(
-            f"{source} measured model {model.get('name')!r} version {model.get('version')!r}; "
-            f"this service's model is {spec.model.name!r} version {model_version!r}: run "
-            f"modelambda bench {spec.root} again")
+    model = check_bench_model(doc, spec, model_version, source)
     results = doc.get("results") or {}
     order = [s for s in PROFILE_STRATEGIES if s in results] + \
         [s for s in results if s not in PROFILE_STRATEGIES]
@@ -124,6 +115,23 @@ def from_bench(doc: dict[str, Any], spec: ServiceSpec, model_version: str | None
         if key is not None:
             return _profile_from_row(doc, model, strategy, rows[key], source)
     raise UsageError(f"{source} has no strategy with both cold and warm measurements")
+
+
+def check_bench_model(doc: dict[str, Any], spec: ServiceSpec, model_version: str | None,
+                      source: str) -> dict[str, Any]:
+    """The bench document's model, if it is this service's (name, and version when known)."""
+    if doc.get("kind") != "modelambda-bench":
+        raise UsageError(f"{source} is not a modelambda bench file (no kind "
+                         "'modelambda-bench')")
+    model: dict[str, Any] = doc.get("model") or {}
+    if model.get("name") != spec.model.name or (
+            model_version and model.get("version") and model["version"] != model_version):
+        raise UsageError(
+            f"{source} measured model {model.get('name')!r} version {model.get('version')!r}, "
+            f"not this service's {spec.model.name!r}"
+            + (f" version {model_version!r}" if model_version else "")
+            + f": run modelambda bench {spec.root}")
+    return model
 
 
 def _profile_from_row(doc: dict[str, Any], model: dict[str, Any], strategy: str,

@@ -12,8 +12,9 @@
    (a new model version reaches running functions without a redeploy: s3, efs, endpoint) wins
    when one costs within 25 % (+ $5) a month of the cheapest candidate.
 5. **Then the faster cold start, then the simpler option.** Among equally cheap candidates,
-   those whose cold start is within 10 % of the fastest, in the order bundle, layer, s3,
-   image, efs, endpoint, then the variants.
+   those whose cold start is within 25 % of the fastest count as equally fast, and the
+   simplest of them wins, in the order bundle, layer, s3, image, efs, endpoint, then the
+   variants (an image needs a registry and image builds, EFS a VPC and a file system).
 6. **Break-even.** The traffic at which Lambda Managed Instances, and a SageMaker real-time
    endpoint, become cheaper than the best on-demand Lambda option is named (same peak-to-
    average shape, volumes from 1,000 to 10^10 requests a day).
@@ -91,7 +92,7 @@ def choose(options: list[Option], inputs: Inputs) -> Recommendation:
             why.append(f"{updates:g} model updates a month, but no decoupled option is within "
                        f"25 % of the cheapest ({_money(cheapest)}/month)")
     fastest = min((o.cold_start_ms or 0.0) for o in pool)
-    quick = [o for o in pool if (o.cold_start_ms or 0.0) <= fastest * 1.1 + 1]
+    quick = [o for o in pool if (o.cold_start_ms or 0.0) <= fastest * C.COLD_BAND_FACTOR.value + 1]
     chosen = min(quick, key=lambda o: (_rank(o), o.monthly_usd))
     why.insert(0, f"{chosen.name}: {_money(chosen.monthly_usd)}/month, cold start "
                f"~{chosen.cold_start_ms or 0:,.0f} ms, warm p50 ~{chosen.warm_p50_ms:,.0f} ms, "
