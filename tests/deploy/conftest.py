@@ -41,7 +41,13 @@ class Recorded:
 
     def __init__(self) -> None:
         self.operations: list[str] = []
+        self.buckets: list[str | None] = []  # the bucket of each operation (S3's), in step
         self.slept: list[float] = []
+        self._bucket: str | None = None
+
+    def clear(self) -> None:
+        self.operations.clear()
+        self.buckets.clear()
 
     def changing(self) -> list[str]:
         """The operations that are not Describe/Get/List/Head (a dry run makes none)."""
@@ -63,9 +69,15 @@ def recorded(monkeypatch: pytest.MonkeyPatch) -> Recorded:
 
     def hook(model: Any, **_: Any) -> None:
         record.operations.append(f"{model.service_model.service_name}:{model.name}")
+        record.buckets.append(record._bucket)
+        record._bucket = None
+
+    def bucket(params: dict[str, Any], **_: Any) -> None:  # fires just before ``hook``
+        record._bucket = str(params["Bucket"]) if "Bucket" in params else None
 
     def observe(_service: str, client: Any) -> None:
         client.meta.events.register("before-call.*.*", hook)
+        client.meta.events.register("before-parameter-build.s3.*", bucket)
 
     def make_clients(args: Any, spec: Any) -> Any:
         clients = original(args, spec)

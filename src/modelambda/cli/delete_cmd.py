@@ -103,8 +103,9 @@ def _resource_count(cfn: Any, info: Any) -> int:
         return 0
 
 
-def _retained(cfn: Any, info: Any) -> list[str]:
-    """The resources the deployed template keeps on delete (DeletionPolicy Retain)."""
+def _retained(cfn: Any, info: Any) -> list[tuple[str, str]]:
+    """(line, physical name) of each resource the deployed template keeps on delete
+    (DeletionPolicy Retain)."""
     try:
         body = cfn.get_template(StackName=info.stack_id, TemplateStage="Original")["TemplateBody"]
         template = body if isinstance(body, dict) else json.loads(body)
@@ -117,16 +118,19 @@ def _retained(cfn: Any, info: Any) -> list[str]:
                 resource.get("Type") != "AWS::Lambda::Version":
             props = resource.get("Properties") or {}
             named = props.get("BucketName") or props.get("RepositoryName") or ""
-            kept.append(f"{logical} ({resource.get('Type')}{', ' + named if named else ''}): "
-                        "the template keeps it on delete (DeletionPolicy Retain)")
+            kept.append((f"{logical} ({resource.get('Type')}{', ' + named if named else ''}): "
+                         "the template keeps it on delete (DeletionPolicy Retain)", named))
     return kept
 
 
 def _what_is_left(spec: Any, clients: Any, record: dict[str, Any],
-                  retained: list[str]) -> list[str]:
+                  retained: list[tuple[str, str]]) -> list[str]:
     from modelambda.deploy import stack as stacks
 
-    lines = list(retained)
+    # the model bucket and the repository get a line of their own, with what they hold
+    own = {str(spec.strategy.settings.get("bucket") or ""), str(record.get("ecr_repository")
+                                                                or "")}
+    lines = [line for line, name in retained if not name or name not in own]
     s3 = clients.client("s3")
     if spec.strategy.kind == "s3":
         from modelambda import modelstore

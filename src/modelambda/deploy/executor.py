@@ -165,13 +165,30 @@ class Executor:
         self.result.image_uri = pushed.image_uri_by_digest
 
     def _PublishModel(self, step: p.PublishModel) -> None:
-        from modelambda.modelstore import S3Store, publish_service
+        """Publish the spec's model (idempotent: the same files are the same version) and
+        point the alias at it when the alias is new or the version is. An alias that
+        ``models promote`` moved to another version stays where it is: a redeploy (of a
+        memory size, say) does not roll the model back."""
+        from modelambda import modelstore
 
-        store = S3Store(step.bucket, step.prefix, self.clients.client("s3"))
-        self.log(f"publishing model {step.model} to {store.describe()}")
-        version = publish_service(step.spec, store, version=step.version, alias=step.alias,
-                                  exist_ok=True)
-        self.log(f"model {step.model} version {version} is {step.alias!r} in {step.store}")
+        store = modelstore.S3Store(step.bucket, step.prefix, self.clients.client("s3"))
+        known = modelstore.manifest(store, step.model, step.version) is not None
+        record = store.alias_record(step.model, step.alias)
+        if not known:
+            self.log(f"publishing model {step.model} version {step.version} to "
+                     f"{store.describe()}")
+            modelstore.publish_service(step.spec, store, version=step.version, exist_ok=True)
+        current = (record or {}).get("version")
+        if record is None or not known:
+            modelstore.promote(store, step.model, step.version, step.alias)
+            self.log(f"model {step.model}: {step.alias!r} -> {step.version} in {step.store}")
+        elif current != step.version:
+            self.log(f"model {step.model}: {step.alias!r} stays at {current} (moved there by "
+                     f"`models promote`); the spec's model is version {step.version}, "
+                     f"already published: `modelambda models promote DIR {step.version} "
+                     f"--alias {step.alias}` points it back")
+        else:
+            self.log(f"model {step.model}: {step.alias!r} is {step.version} in {step.store}")
 
     def _PublishElsewhere(self, step: p.PublishElsewhere) -> None:
         self.log(f"note: {step.instructions}")
@@ -310,7 +327,8 @@ class Executor:
                    if isinstance(s, p.Upload)}
         buckets = [s.bucket for s in plan.steps if isinstance(s, p.EnsureBucket)]
         models = [s.store for s in plan.steps if isinstance(s, p.PublishModel)]
-        repos = [s.name for s in plan.steps if isinstance(s, p.EnsureRepository)]
+        repos = [s.target.rsplit(":", 1)[0].split("/", 1)[1] for s in plan.steps
+                 if isinstance(s, p.PushImage) and s.ecr]
         record = {"stack": plan.stack, "region": plan.region, "strategy": plan.strategy,
                   "status": self.result.status, "no_changes": self.result.no_changes,
                   "artifact_bucket": buckets[0] if buckets else None, "artifacts": uploads,

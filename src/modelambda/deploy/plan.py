@@ -290,10 +290,6 @@ class DeployOptions:
     artifact_bucket: str | None = None
 
 
-def default_artifact_bucket(account: str, region: str) -> str:
-    return f"modelambda-artifacts-{account}-{region}"
-
-
 def record_dir(spec: ServiceSpec, stack: str) -> Path:
     """Where a deploy records what it sent: ``DIR/.modelambda/deploy/<stack>/``."""
     return spec.root / ".modelambda" / "deploy" / stack
@@ -402,13 +398,14 @@ class Templates:
     locations_for: Callable[..., Any]
     sam_template: Callable[..., dict[str, Any]]
     cloudformation: Callable[[dict[str, Any], str], dict[str, Any]]
+    default_bucket: Callable[[str, str], str]  # (account, region) -> the artifact bucket
 
     @classmethod
     def default(cls) -> Templates:
         from modelambda.deploy import template
 
         return cls(template.content_key, template.locations_for, template.sam_template,
-                   template.cloudformation)
+                   template.cloudformation, template.default_artifact_bucket)
 
 
 def _head(call: Callable[[], Any]) -> bool:
@@ -427,13 +424,6 @@ def _head(call: Callable[[], Any]) -> bool:
 
 def _object_exists(s3: Any, bucket: str, key: str) -> bool:
     return _head(lambda: s3.head_object(Bucket=bucket, Key=key))
-
-
-def repository_name(spec: ServiceSpec) -> str:
-    """An image repository's name when the template names none: ``modelambda/<service>`` in
-    ECR's lower-case naming."""
-    name = spec.service.name.lower().replace("_", "-")
-    return f"modelambda/{name}"
 
 
 def _repository_in(template: dict[str, Any]) -> str | None:
@@ -460,10 +450,11 @@ def _image_plan(spec: ServiceSpec, build: BuildResult, clients: Any, options: De
     yet, the stack is first deployed with the repository and no function (the function
     cannot be created before its image exists), then the image is pushed, then the stack
     is updated with the function. ``--registry``: to that registry, in one change set."""
-    from modelambda.strategies.image import base_image
+    from modelambda.strategies.image import base_image, repository_name
 
     without = templates.sam_template(spec, build, templates.locations_for(spec, build, bucket))
-    repo = _repository_in(without) or repository_name(spec)
+    repo = str(_repository_in(without) or spec.strategy.settings.get("repository")
+               or repository_name(spec))
     tag = build.function.sha256[:16] or "latest"
     base = options.base_image or base_image(spec.service.runtime, spec.service.architecture)
     if options.registry:
@@ -518,6 +509,65 @@ def _model_steps(spec: ServiceSpec, template: dict[str, Any], clients: Any,
     return [step], []
 
 
+def _creates(template: dict[str, Any] | None, kind: str, key: str, name: str) -> bool:
+    """Whether ``template`` has a resource of ``kind`` whose ``key`` property is ``name``."""
+    return any(body.get("Type") == kind and (body.get("Properties") or {}).get(key) == name
+               for body in ((template or {}).get("Resources") or {}).values())
+
+
+def _adopt(spec: ServiceSpec, clients: Any, deployed: dict[str, Any] | None,
+           notes: list[str]) -> ServiceSpec:
+    """The spec to render the template from, given what exists outside the stack.
+
+    The model bucket (``s3``) and the image repository (``image``) are created by the stack
+    and kept when it is deleted (they hold the model versions and the images). A deploy after
+    a delete would have CloudFormation create them again and fail ("already exists"): one
+    that exists and that the deployed stack does not own is used as it is instead, and the
+    plan says so. A bucket name another account owns is refused here, before any upload."""
+    from dataclasses import replace
+
+    settings = dict(spec.strategy.settings)
+    if spec.strategy.kind == "s3" and settings.get("create_bucket", False):
+        bucket = str(settings["bucket"])
+        if _creates(deployed, "AWS::S3::Bucket", "BucketName", bucket):
+            return spec
+        s3 = clients.client("s3")
+        try:
+            s3.head_bucket(Bucket=bucket)
+        except Exception as exc:
+            from modelambda.deploy.stack import error_code
+
+            code = error_code(exc)
+            if code in ("404", "NoSuchBucket", "NotFound"):
+                return spec
+            if code in ("403", "AccessDenied", "Forbidden"):
+                raise PlanError(f"the model bucket name {bucket!r} ([strategy] bucket) is taken "
+                                "by another AWS account (bucket names are global): choose "
+                                "another") from exc
+            raise
+        settings["create_bucket"] = False
+        notes.append(f"the model bucket s3://{bucket} exists outside the stack (kept by an "
+                     "earlier delete, or made by hand): the stack uses it as it is "
+                     "([strategy] create_bucket = false does this explicitly)")
+    elif spec.strategy.kind == "image" and settings.get("repository", "") is None:
+        from modelambda.strategies import image
+
+        repository = image.repository_name(spec)
+        if _creates(deployed, "AWS::ECR::Repository", "RepositoryName", repository):
+            return spec
+        ecr = clients.client("ecr")
+        if not _head(lambda: ecr.describe_repositories(repositoryNames=[repository])):
+            return spec
+        settings["repository"] = repository
+        notes.append(f"the ECR repository {repository} exists outside the stack (kept by an "
+                     "earlier delete, or made by hand): the image is pushed to it and the "
+                     f"stack does not create it ([strategy] repository = \"{repository}\" "
+                     "does this explicitly)")
+    else:
+        return spec
+    return replace(spec, strategy=replace(spec.strategy, settings=settings))
+
+
 def _stack_steps(options: DeployOptions, templates: Templates, spec: ServiceSpec,
                  template: dict[str, Any], kind: str, deployed: dict[str, Any] | None,
                  bucket: str, record: Path, suffix: str = "",
@@ -566,11 +616,13 @@ def plan_deploy(spec: ServiceSpec, build: BuildResult, clients: Any, options: De
     cfn = clients.client("cloudformation")
     s3 = clients.client("s3")
     steps: list[Step] = []
+    notes: list[str] = []
     info = _check_stack(stacks.describe(cfn, options.stack_name), steps)
     kind = stacks.change_set_kind(info)
     deployed = _deployed_template(cfn, info.stack_id) if kind == "UPDATE" else None
-    bucket = options.artifact_bucket or default_artifact_bucket(clients.account_id(),
-                                                                clients.region)
+    spec = _adopt(spec, clients, deployed, notes)
+    bucket = options.artifact_bucket or templates.default_bucket(clients.account_id(),
+                                                                 clients.region)
     image = _image_plan(spec, build, clients, options, templates, bucket) \
         if spec.strategy.kind == "image" else None
     where = templates.locations_for(spec, build, bucket,
@@ -605,7 +657,8 @@ def plan_deploy(spec: ServiceSpec, build: BuildResult, clients: Any, options: De
                               image_uri=image.push.output if image else None))
     steps.extend(after)
     steps.append(ShowOutputs(options.stack_name, directory / "outputs.json"))
-    notes = [f"every client reaches {clients.endpoint_url}"] if clients.is_local else []
+    if clients.is_local:
+        notes.append(f"every client reaches {clients.endpoint_url}")
     return Plan(options.stack_name, clients.region, spec.strategy.kind, steps, directory, notes)
 
 
@@ -653,6 +706,5 @@ __all__ = ["PENDING_DIGEST", "TEMPLATE_BODY_MAX", "Confirm", "CreateChangeSet",
            "DeleteFailedStack", "DeployOptions", "EnsureBucket", "EnsureRepository",
            "ExecuteChangeSet", "Plan", "PlanError", "PublishElsewhere", "PublishModel",
            "PushImage", "ShowOutputs", "Step", "Templates", "Upload",
-           "Variable", "capabilities", "change_set_name", "default_artifact_bucket",
-           "diff_templates", "plan_deploy", "preflight", "record_dir", "repository_name",
-           "template_text"]
+           "Variable", "capabilities", "change_set_name",
+           "diff_templates", "plan_deploy", "preflight", "record_dir", "template_text"]
