@@ -250,3 +250,36 @@ def test_fetch_streams_on_a_fast_connection_and_goes_parallel_on_a_slow_one(
     client.get = counting  # type: ignore[method-assign]
     assert client.fetch(BUCKET, "blob", len(data), part_bytes=1024 * 1024) == data
     assert requests == [] if fast else len(requests) == 5  # 1 MB probe, then 5 ranges
+
+
+def test_an_alias_s3_refuses_to_show_is_named_with_both_causes(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # S3 answers 403 (not 404) for a missing key to a role without s3:ListBucket, which is
+    # how the deployed role is scoped: the error must not read like a network failure
+    import http.server
+
+    class Denied(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            body = b"<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>"
+            self.send_response(403)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Denied)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        monkeypatch.setenv("AWS_ENDPOINT_URL_S3", f"http://127.0.0.1:{server.server_port}")
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", "local")
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "local")
+        monkeypatch.setenv("AWS_REGION", "us-east-1")
+        spec = load_spec(s3_service(tmp_path))
+        with pytest.raises(ModelLoadError, match=r"access denied, which S3 also answers for a "
+                                                 r"missing key .* publish and promote"):
+            store_app(spec, "s3", tmp_path / "tmp")
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -114,6 +114,14 @@ class S3Source(VersionedSource):
                     f"alias {self.alias!r} of model {self.model!r} not found at "
                     f"s3://{self.bucket}/{alias_key}: publish a version and promote it "
                     f"(modelambda models publish/promote)") from exc
+            if exc.status == 403:
+                # S3 answers 403, not 404, for a missing key when the caller may not list
+                # the bucket, and the deployed role may only read the model's prefix
+                raise ModelLoadError(
+                    f"alias {self.alias!r} of model {self.model!r} at s3://{self.bucket}/"
+                    f"{alias_key}: access denied, which S3 also answers for a missing key "
+                    f"without s3:ListBucket: publish and promote a version (modelambda models "
+                    f"publish/promote), and check that the role may read that prefix") from exc
             raise
         if response.status == 304:
             return None
