@@ -29,7 +29,7 @@ from modelambda.package.onnxopt import optimized_onnx
 from modelambda.package.slim import RUNTIME_PROVIDED, Slimmed, slim
 from modelambda.runtime.config import RuntimeConfig
 from modelambda.runtime.integrity import sha256_file
-from modelambda.spec import ServiceSpec, function_config, load_spec
+from modelambda.spec import ServiceSpec, function_config, load_spec, runtime_settings
 from modelambda.strategies.base import Strategy
 
 MANIFEST_FORMAT = 1
@@ -172,7 +172,7 @@ def build(service: ServiceSpec | Path | str, strategy: str | None = None, *,
     user, model = files.service_files(spec)
     runtime = [*files.runtime_sources(), *unit.shipped_code()]
     fingerprint = reuse.fingerprint(
-        spec, [unit.name, repr(sorted(spec.strategy.settings.items())), target.architecture,
+        spec, [unit.name, repr(sorted(runtime_settings(spec).items())), target.architecture,
                target.interpreter, str(image_base_bytes), *_left_out(spec)],
         [*dependencies, *runtime, *user, *model])
     cached = None if force else reuse.cached(spec, unit, out, fingerprint)

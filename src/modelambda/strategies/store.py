@@ -12,7 +12,7 @@ from typing import Any
 
 from modelambda.package.artifacts import Artifact, Parts
 from modelambda.runtime import storelayout
-from modelambda.spec import ServiceSpec
+from modelambda.spec import ServiceSpec, runtime_settings
 from modelambda.spectable import Table
 from modelambda.strategies.base import Strategy
 
@@ -29,8 +29,7 @@ class StoreStrategy(Strategy):
     import_check = "beside"
 
     def source(self, spec: ServiceSpec) -> dict[str, Any]:
-        settings = {k: v for k, v in spec.strategy.settings.items() if k not in self.deploy_keys}
-        return {**settings, "kind": self.name, "class": self.runtime_source,
+        return {**runtime_settings(spec), "kind": self.name, "class": self.runtime_source,
                 "model": spec.model.name}
 
     def layout(self, parts: Parts, out: Path) -> tuple[Artifact, list[Artifact]]:
