@@ -357,9 +357,18 @@ def test_a_failed_create_names_the_resource_and_does_not_block_the_next_deploy(
 @pytest.mark.slow
 def test_invoke_aws_calls_the_deployed_alias(
         aws: MotoServer, recorded: Recorded, make_service: Callable[..., Path],
-        capsys: pytest.CaptureFixture[str]) -> None:
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from modelambda.deploy import plan
+
+    # (this deploy also sends its template by URL, as one over CloudFormation's 51,200
+    # bytes of TemplateBody goes)
+    monkeypatch.setattr(plan, "TEMPLATE_BODY_MAX", 100)
     directory = make_service("bundle")
-    assert deploy(directory, aws, "--yes") == 0
+    assert deploy(directory, aws, "--yes") == 0, capsys.readouterr().err
+    puts = [bucket for op, bucket in zip(recorded.operations, recorded.buckets, strict=True)
+            if op in ("s3:PutObject", "s3:CreateMultipartUpload")]
+    assert puts == ["modelambda-artifacts-123456789012-us-east-1"] * 2  # zip, template
+    assert stack_status(aws) == "CREATE_COMPLETE"
     # moto skips AWS::Lambda::Alias: make the alias the template declares, as Lambda would
     lam = aws.client("lambda")
     version = lam.publish_version(FunctionName="iris")["Version"]

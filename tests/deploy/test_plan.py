@@ -266,14 +266,14 @@ def test_clients_share_one_endpoint_and_are_cached() -> None:
     clients.close()
 
 
-def test_template_url_for_aws_and_a_local_endpoint() -> None:
+def test_template_url_is_s3s_path_style_url_in_the_region() -> None:
     class Where:
         region = "eu-west-1"
-        endpoint_url: str | None = None
 
-    assert template_url(Where(), "b", "k/t.json") == "https://b.s3.eu-west-1.amazonaws.com/k/t.json"
-    Where.endpoint_url = "http://127.0.0.1:5000/"
-    assert template_url(Where(), "b", "k") == "http://127.0.0.1:5000/b/k"
+    assert template_url(Where(), "b.x", "k/t.json") == \
+        "https://s3.eu-west-1.amazonaws.com/b.x/k/t.json"
+    Where.region = "cn-north-1"
+    assert template_url(Where(), "b", "k") == "https://s3.cn-north-1.amazonaws.com.cn/b/k"
 
 
 # --- waiting, without sleeping ---------------------------------------------------------------
@@ -385,3 +385,99 @@ def test_failure_from_an_api_error_names_the_one_resource_of_its_type() -> None:
     assert (failure.logical_id, failure.resource_type, failure.status) == (
         "ModelBucket", "AWS::S3::Bucket", "CREATE_FAILED")
     assert "BucketAlreadyExists" in failure.reason
+
+
+def test_a_retried_execute_that_had_started_the_change_set_is_followed(tmp_path: Path) -> None:
+    from botocore.exceptions import ClientError
+
+    cfn, clock = FakeCloudFormation(), FakeClock()
+    execute = cfn.execute_change_set
+
+    def started_then_refused(**params: Any) -> None:  # as a retry after a 5xx would see it
+        execute(**params)
+        raise ClientError({"Error": {"Code": "InvalidChangeSetStatus", "Message": "busy"}},
+                          "ExecuteChangeSet")
+
+    cfn.execute_change_set = started_then_refused  # type: ignore[method-assign]
+    describe = cfn.describe_change_set
+
+    def described(**params: Any) -> dict[str, Any]:
+        answer = describe(**params)
+        return {**answer, "ExecutionStatus": "EXECUTE_IN_PROGRESS"}
+
+    cfn.describe_change_set = described  # type: ignore[method-assign]
+    result = _executor(cfn, clock, [], []).run(_plan(tmp_path))
+    assert result.status == "CREATE_COMPLETE"
+
+
+# --- the planner's view of the stack ----------------------------------------------------------
+
+
+class FakeS3:
+    def head_bucket(self, **_: Any) -> None:
+        from botocore.exceptions import ClientError
+
+        raise ClientError({"Error": {"Code": "404", "Message": "Not Found"}}, "HeadBucket")
+
+
+class PlanClients(FakeClients):
+    def client(self, service: str) -> Any:
+        return self.cfn if service == "cloudformation" else FakeS3()
+
+    def account_id(self) -> str:
+        return "123456789012"
+
+
+def _stand_in_templates() -> p.Templates:
+    from types import SimpleNamespace
+
+    return p.Templates(
+        content_key=lambda spec, name, sha: f"iris/{sha}.json",
+        locations_for=lambda spec, build, bucket, image_uri=None: SimpleNamespace(
+            bucket=bucket, keys={"function.zip": "iris/f.zip"}, image_uri=image_uri),
+        sam_template=lambda spec, build, where: TEMPLATE,
+        cloudformation=lambda sam, region: sam,
+        default_bucket=lambda account, region: f"artifacts-{account}-{region}")
+
+
+def _stand_in_build(tmp_path: Path) -> Any:
+    from modelambda.package.artifacts import Artifact, BuildResult
+    from modelambda.spec import load_spec
+    from modelambda.strategies import get
+    from tests.conftest import IRIS
+
+    zipped = tmp_path / "function.zip"
+    zipped.write_bytes(b"PK")
+    spec = load_spec(IRIS)
+    return spec, BuildResult(spec, get("bundle"), tmp_path,
+                             Artifact("function.zip", "function", zipped, [], sha256="ab"))
+
+
+def test_the_plan_deletes_a_rolled_back_stack_first_and_creates_it_again(
+        tmp_path: Path) -> None:
+    spec, build = _stand_in_build(tmp_path)
+    cfn = FakeCloudFormation(status="ROLLBACK_COMPLETE")
+    options = p.DeployOptions("st", "us-east-1", yes=True)
+    plan = p.plan_deploy(spec, build, PlanClients(cfn, FakeClock()), options,
+                         _stand_in_templates())
+    kinds = [type(step).__name__ for step in plan.steps]
+    assert kinds == ["DeleteFailedStack", "EnsureBucket", "Upload", "CreateChangeSet",
+                     "Confirm", "ExecuteChangeSet", "ShowOutputs"]
+    change_set = plan.steps[3]
+    assert isinstance(change_set, p.CreateChangeSet) and change_set.kind == "CREATE"
+    assert cfn.calls == ["DescribeStacks"]  # planning only read
+    assert "ROLLBACK_COMPLETE after a failed first create" in "\n".join(plan.lines())
+
+
+@pytest.mark.parametrize(("status", "says"), [
+    ("UPDATE_IN_PROGRESS", "another deploy or delete is running"),
+    ("DELETE_FAILED", "fix the resource it names"),
+])
+def test_the_plan_refuses_a_busy_or_broken_stack(status: str, says: str,
+                                                 tmp_path: Path) -> None:
+    spec, build = _stand_in_build(tmp_path)
+    cfn = FakeCloudFormation(status=status)
+    cfn._pending = 10**6  # stays in progress
+    with pytest.raises(p.PlanError, match=says):
+        p.plan_deploy(spec, build, PlanClients(cfn, FakeClock()),
+                      p.DeployOptions("st", "us-east-1"), _stand_in_templates())

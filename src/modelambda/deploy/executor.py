@@ -260,12 +260,17 @@ class Executor:
         try:
             cfn.execute_change_set(ChangeSetName=change_set.change_set_id, StackName=step.stack)
         except Exception as exc:  # the service refused it: moto reports failures this way
-            if stacks.error_code(exc) in ("InvalidChangeSetStatus", "ChangeSetNotFound"):
-                raise
-            follower.poll()
-            failure = stacks.failure_from_error(exc, self.template, change_set.kind)
-            self._failed(change_set, [*follower.failures(), failure], exc)
-        final = follower.until_settled()
+            if not self._executing_anyway(cfn, change_set, exc):
+                follower.poll()
+                failure = stacks.failure_from_error(exc, self.template, change_set.kind)
+                self._failed(change_set, [*follower.failures(), failure], exc)
+        try:
+            final = follower.until_settled()
+        except KeyboardInterrupt:
+            self.log(f"stopped following: stack {step.stack} carries on in CloudFormation; "
+                     f"follow it with `aws cloudformation describe-stack-events --stack-name "
+                     f"{step.stack}`")
+            raise
         status = final.status if final is not None else "DELETE_COMPLETE"
         self.result.status = status
         if status in stacks.CREATED:
@@ -275,6 +280,17 @@ class Executor:
             step.stack, "AWS::CloudFormation::Stack", status,
             (final.reason if final else "") or "no reason given")]
         self._failed(change_set, failures, None)
+
+    def _executing_anyway(self, cfn: Any, change_set: stacks.ChangeSet,
+                          exc: BaseException) -> bool:
+        """Whether the change set runs although ExecuteChangeSet answered an error: a retry
+        (after a 5xx or a timeout) of a call that had started it is refused with
+        InvalidChangeSetStatus."""
+        if stacks.error_code(exc) != "InvalidChangeSetStatus":
+            return False
+        described = cfn.describe_change_set(ChangeSetName=change_set.change_set_id,
+                                            StackName=change_set.stack)
+        return str(described.get("ExecutionStatus", "")).startswith("EXECUTE_")
 
     def _failed(self, change_set: stacks.ChangeSet, failures: list[stacks.Failure],
                 cause: BaseException | None) -> None:
@@ -340,11 +356,11 @@ class Executor:
 
 
 def template_url(clients: Any, bucket: str, key: str) -> str:
-    """The URL CloudFormation reads a template from: the endpoint's (path style) for a local
-    AWS, S3's regional virtual-hosted URL otherwise."""
-    if clients.endpoint_url:
-        return f"{clients.endpoint_url.rstrip('/')}/{bucket}/{key}"
-    return f"https://{bucket}.s3.{clients.region}.amazonaws.com/{key}"
+    """The URL CloudFormation reads a template from: S3's path-style URL in the region
+    (CloudFormation takes S3 URLs only; a local AWS such as moto resolves it from its own
+    S3, whatever the endpoint)."""
+    suffix = "amazonaws.com.cn" if str(clients.region).startswith("cn-") else "amazonaws.com"
+    return f"https://s3.{clients.region}.{suffix}/{bucket}/{key}"
 
 
 __all__ = ["Declined", "DeployResult", "DisplayExecutor", "Executor", "template_url"]
