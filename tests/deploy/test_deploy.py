@@ -515,3 +515,49 @@ def test_image_is_pushed_and_its_digest_deployed(
     assert "kept: Repository (AWS::ECR::Repository, modelambda/iris)" in out
     assert f"kept: image {uri} in its registry" in out
     assert stack_status(aws) is None
+
+
+# --- MiniLM: a real 90 MB model with a tokenizer ---------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def minilm_service(minilm_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One copy of the MiniLM service for the module: each strategy is built once, by the
+    first deploy, and reused by the next ones (the build is reused when nothing changed)."""
+    import shutil
+
+    target = tmp_path_factory.mktemp("minilm-deploy") / "minilm-embeddings"
+    shutil.copytree(minilm_dir, target, ignore=shutil.ignore_patterns(".modelambda"))
+    return target
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("strategy", ["layer", "s3"])
+def test_minilm_deploys_and_says_no_changes(
+        strategy: str, minilm_service: Path, aws: MotoServer, recorded: Recorded,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    stack = "modelambda-minilm-embeddings"
+    args = ["--strategy", strategy, "--yes"]
+    assert deploy(minilm_service, aws, *args) == 0, capsys.readouterr().err
+    assert stack_status(aws, stack) == "CREATE_COMPLETE"
+    template = sent(minilm_service, stack)
+    props = function_props(template)
+    assert props["MemorySize"] == 2048 and props["FunctionName"] == "minilm-embeddings"
+    if strategy == "layer":  # the model (with its tokenizer) in its own layer, last
+        assert len(props["Layers"]) == 2
+    else:  # the model in the store the stack created: the function ships without it
+        from modelambda import modelstore
+
+        store = modelstore.S3Store("modelambda-minilm-embeddings", "models", aws.client("s3"))
+        (version,) = modelstore.versions(store, "all-MiniLM-L6-v2")
+        manifest = modelstore.manifest(store, "all-MiniLM-L6-v2", version)
+        assert manifest is not None
+        assert {"model.onnx", "tokenizer.json"} <= set(manifest["files"])
+    capsys.readouterr()
+    recorded.clear()
+    assert deploy(minilm_service, aws, *args) == 0
+    assert "no changes" in capsys.readouterr().err
+    assert not recorded.named("PutObject") and not recorded.named("CreateMultipartUpload")
+    assert main(["delete", str(minilm_service), "--strategy", strategy, "--endpoint-url",
+                 aws.url, "--yes"]) == 0
+    assert stack_status(aws, stack) is None
