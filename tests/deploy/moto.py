@@ -46,7 +46,12 @@ NOT_CHECKED_BY_MOTO = (
     "updating a function whose Layers Ref a LayerVersion of the same stack fails in moto "
     "5.2.5 (HTTP 500: the Ref resolves to the LayerVersion object, not its ARN), so the "
     "layer strategy's update is not run on moto",
-    "ECR has no registry API: images go to a local docker-registry (--registry)",
+    "ECR has no registry API: images go to a local docker-registry (--registry), so the ECR "
+    "path (repository-only stack, push with ECR's token, then the function) is checked as a "
+    "dry-run plan only",
+    "a stack that creates a VPC with an S3 gateway endpoint (efs without vpc_id) cannot be "
+    "deleted: moto leaves the AWS::EC2::VPCEndpoint and fails on the VPC (DependencyViolation); "
+    "the efs lifecycle test uses a VPC of its own",
     "IAM policies are stored, not enforced (the function's read grant on the model bucket "
     "is not exercised)",
     "EFS file systems cannot be mounted or written",

@@ -9,6 +9,7 @@ few polls to compute. Waits run on a fake clock: nothing really sleeps.
 from __future__ import annotations
 
 import itertools
+import json
 from pathlib import Path
 from typing import Any
 
@@ -481,3 +482,41 @@ def test_the_plan_refuses_a_busy_or_broken_stack(status: str, says: str,
     with pytest.raises(p.PlanError, match=says):
         p.plan_deploy(spec, build, PlanClients(cfn, FakeClock()),
                       p.DeployOptions("st", "us-east-1"), _stand_in_templates())
+
+
+# --- invoke --aws: the output contract, with a function error -----------------------------------
+
+
+def test_invoke_aws_prints_the_payload_and_the_report_and_fails_on_a_function_error(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    import base64
+    import io
+
+    import boto3
+    from botocore.response import StreamingBody
+    from botocore.stub import Stubber
+
+    from modelambda.cli import deploy_cmd
+    from modelambda.cli.main import main
+
+    session = boto3.session.Session(aws_access_key_id="a", aws_secret_access_key="b")
+    clients = AwsClients(session, "eu-west-1")
+    lam = clients.client("lambda")
+    error = b'{"errorMessage": "bad shape", "errorType": "ShapeError"}'
+    report = "REPORT RequestId: 1\tDuration: 2.00 ms\tBilled Duration: 3 ms"
+    stub = Stubber(lam)
+    stub.add_response("invoke", {
+        "StatusCode": 200, "FunctionError": "Unhandled", "ExecutedVersion": "7",
+        "LogResult": base64.b64encode(f"START\n{report}\n".encode()).decode(),
+        "Payload": StreamingBody(io.BytesIO(error), len(error))},
+        {"FunctionName": "iris", "Qualifier": "live", "Payload": b'{"instances": [[1]]}',
+         "LogType": "Tail"})
+    stub.activate()
+    monkeypatch.setattr(deploy_cmd, "make_clients", lambda args, spec: clients)
+    code = main(["invoke", "iris", "--aws", "--data", '{"instances": [[1]]}'])
+    out, err = capsys.readouterr()
+    assert code == 1
+    assert json.loads(out) == json.loads(error)
+    assert report in err and "invoke: iris:live (version 7) in eu-west-1" in err
+    stub.assert_no_pending_responses()

@@ -205,13 +205,15 @@ class CreateChangeSet(Step):
     output: Variable = Variable("change_set")
 
     def describe(self) -> str:
-        lines = [f"create a change set {self.name} ({self.kind}) for stack {self.stack} "
-                 f"(the template sent is recorded in {self.record})"]
+        lines = [f"create a change set {self.name} ({self.kind}) for stack {self.stack}; the "
+                 f"template sent is recorded in {self.record}"]
+        against = "against the deployed template" if self.kind == "UPDATE" else \
+            "a new stack"
         if self.preview:
-            lines.append("  what it would change, from the deployed template:")
+            lines.append(f"  what it would change ({against}):")
             lines.extend(f"  {change.line()}" for change in self.preview)
         else:
-            lines.append("  no change to the resources, from the deployed template")
+            lines.append(f"  no change to the resources ({against})")
         if self.image_uri is not None:
             lines.append("  (the image's digest goes in once it is pushed)")
         return "\n".join(lines)
