@@ -52,8 +52,35 @@ TAGS_MAX = 50  # user tags per resource
 
 SUFFIX_FRAMEWORKS = {
     ".onnx": "onnx", ".skops": "sklearn", ".pkl": "sklearn", ".pickle": "sklearn",
-    ".joblib": "sklearn", ".tflite": "tflite", ".ubj": "xgboost",
+    ".joblib": "sklearn", ".tflite": "tflite", ".ubj": "xgboost", ".lgb": "lightgbm",
 }
+# Suffixes too common to name a framework (a tokenizer is .json, notes are .txt): a file
+# with one of them is recognised by its content (``detect_framework``), else the spec names
+# the framework.
+_XGBOOST_JSON = re.compile(rb'^\s*\{\s*"learner"\s*:')
+_XGBOOST_TAIL = re.compile(rb'"version"\s*:\s*\[[0-9,\s]+\]\s*\}\s*$')
+_LIGHTGBM_TEXT = re.compile(rb"^tree\r?\nversion=v[0-9]")
+
+
+def detect_framework(path: Path) -> str | None:
+    """The framework of a model file, by suffix, else by content for ``.json`` (XGBoost's
+    JSON schema: ``{"learner": ..., "version": [...]}``) and ``.txt`` (LightGBM's text model:
+    ``tree`` then ``version=v...``); None when it cannot be told."""
+    by_suffix = SUFFIX_FRAMEWORKS.get(path.suffix)
+    if by_suffix is not None or path.suffix not in (".json", ".txt"):
+        return by_suffix
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(256)
+            handle.seek(max(0, path.stat().st_size - 256))
+            tail = handle.read()
+    except OSError:
+        return None
+    if path.suffix == ".json" and _XGBOOST_JSON.match(head) and _XGBOOST_TAIL.search(tail):
+        return "xgboost"
+    if path.suffix == ".txt" and _LIGHTGBM_TEXT.match(head):
+        return "lightgbm"
+    return None
 
 
 @dataclass(frozen=True)
@@ -222,7 +249,7 @@ def _model(data: Any, root: Path, service_name: str, problems: _Problems) -> Mod
     t = _Table("model", data, problems)
     path = t.string("path", allowed="the model file or directory, relative to the service dir")
     frameworks = tuple(sorted(set(backends.KNOWN_FRAMEWORKS) | set(backends.registered())))
-    guessed = SUFFIX_FRAMEWORKS.get(PurePosixPath(path or "").suffix, _MISSING)
+    guessed: Any = SUFFIX_FRAMEWORKS.get(PurePosixPath(path or "").suffix, _MISSING)
     if path is not None:
         rel = PurePosixPath(path)
         if rel.is_absolute() or ".." in rel.parts:
@@ -230,6 +257,15 @@ def _model(data: Any, root: Path, service_name: str, problems: _Problems) -> Mod
             path = None
         elif not (root / path).exists():
             problems.add("model", "path", path, f"no such file or directory in {root}")
+        elif guessed is _MISSING and (root / path).is_file():
+            guessed = detect_framework(root / path) or _MISSING
+    if guessed is _MISSING and "framework" not in t.data and path is not None and \
+            PurePosixPath(path).suffix in (".json", ".txt") and (root / path).is_file():
+        problems.add("model", "framework", _MISSING,
+                     f"required: a {PurePosixPath(path).suffix} file can be many things and "
+                     "its content is not a model format modelambda recognises; name it, e.g. "
+                     'framework = "xgboost" (.json, .ubj) or "lightgbm" (.txt)')
+        guessed = None
     framework = t.string("framework", guessed, choices=frameworks)
     if framework is not None and framework not in backends.registered():
         problems.add("model", "framework", framework,

@@ -17,12 +17,13 @@ from modelambda.cli import (
     init_cmd,
     invoke_cmd,
     models_cmd,
+    optimize_cmd,
     template_cmd,
     up_cmd,
 )
 
 COMMANDS = (init_cmd, build_cmd, invoke_cmd, up_cmd, models_cmd, endpoint_cmd, template_cmd,
-            deploy_cmd, delete_cmd, bench_cmd, advise_cmd)
+            deploy_cmd, delete_cmd, bench_cmd, advise_cmd, optimize_cmd)
 
 EPILOG = """examples:
   modelambda init my-service --model model.onnx

@@ -28,6 +28,10 @@ BACKEND_REQUIREMENTS: dict[str, tuple[str, ...]] = {
     "onnx": ("numpy", "onnxruntime"),
     "sklearn": ("numpy", "scikit-learn", "skops"),
     "python": ("numpy",),
+    "tflite": ("numpy", "ai-edge-litert"),
+    # xgboost-cpu: plain xgboost requires nvidia-nccl-cu13 on Linux (about 360 MB unpacked)
+    "xgboost": ("numpy", "xgboost-cpu"),
+    "lightgbm": ("numpy", "lightgbm"),
     "endpoint": ("numpy",),  # the model runs elsewhere: no framework in the function
 }
 
@@ -35,8 +39,10 @@ BACKEND_REQUIREMENTS: dict[str, tuple[str, ...]] = {
 # hooks package and the AWS SDK.
 LAMBDA_RUNTIME_PACKAGES = ("awslambdaric", "snapshot-restore-py", "boto3")
 
-# Lambda's python3.12+ runtimes run on Amazon Linux 2023 (glibc 2.34).
-_MANYLINUX = ("manylinux2014", "manylinux_2_28", "manylinux_2_34")
+# Lambda's python3.12+ runtimes run on Amazon Linux 2023 (glibc 2.34). pip matches the
+# --platform tags exactly, so every tag a wheel in use carries is listed: ai-edge-litert's
+# wheels are manylinux_2_27 only.
+_MANYLINUX = ("manylinux2014", "manylinux_2_27", "manylinux_2_28", "manylinux_2_34")
 _ARCH = {"x86_64": "x86_64", "arm64": "aarch64"}
 
 

@@ -19,6 +19,9 @@ BUILTIN: dict[str, str] = {
     "onnx": "modelambda.runtime.backends.onnx:OnnxBackend",
     "sklearn": "modelambda.runtime.backends.sklearn:SklearnBackend",
     "python": "modelambda.runtime.backends.python:PythonBackend",
+    "tflite": "modelambda.runtime.backends.tflite:TFLiteBackend",
+    "xgboost": "modelambda.runtime.backends.xgboost:XGBoostBackend",
+    "lightgbm": "modelambda.runtime.backends.lightgbm:LightGBMBackend",
 }
 
 # Frameworks the spec knows by name (DESIGN.md section 2) even when no backend is installed.
