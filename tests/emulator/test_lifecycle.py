@@ -43,7 +43,8 @@ def invoke(emu: Emu, name: str, payload: Any = None, **kwargs: Any) -> dict[str,
                                  LogType="Tail", **kwargs)
     response["body"] = json.loads(response["Payload"].read())
     response["log"] = base64.b64decode(response.get("LogResult", "")).decode()
-    return response
+    result: dict[str, Any] = response
+    return result
 
 
 def test_cold_then_warm_reuses_the_environment(emu: Emu, make_function: Callable[..., Any]

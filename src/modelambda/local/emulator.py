@@ -15,6 +15,7 @@ from concurrent.futures import Future
 from typing import Any
 
 from modelambda import limits
+from modelambda.local import cgroups
 from modelambda.local.errorlog import log_exception
 from modelambda.local.front import Front, too_large_response
 from modelambda.local.function import Function
@@ -30,8 +31,11 @@ def print_sink(line: str) -> None:
 class Emulator:
     def __init__(self, host: str = "127.0.0.1", port: int = 0, *, max_environments: int = 8,
                  idle_timeout_s: float = 300.0, sink: Callable[[str], None] = print_sink,
-                 tmp_root: str | None = None) -> None:
+                 tmp_root: str | None = None, cgroups: bool | None = None) -> None:
         self.host = host
+        # a control group per environment: None when available, False off, True required
+        # (a function's own setting wins; MODELAMBDA_CGROUPS=off switches them off)
+        self.use_cgroups = cgroups
         self.max_environments = max_environments
         self.idle_timeout_s = idle_timeout_s
         self.sink = sink
@@ -61,7 +65,7 @@ class Emulator:
         if settings.name in self.functions:
             raise ValueError(f"a function named {settings.name!r} is already running")
         function = Function(settings, self.sink, self.tmp_root, self.max_environments,
-                            self.idle_timeout_s)
+                            self.idle_timeout_s, self.use_cgroups)
         function.start()
         self.functions[settings.name] = function
         for model in models:
@@ -79,11 +83,32 @@ class Emulator:
     def describe(self) -> dict[str, Any]:
         """What /health shows. ``sandbox`` is how the functions' environments really run
         ("bwrap" or "plain"; "mixed" if they differ; with no function, how one would run by
-        default); each function says its own."""
+        default); each function says its own. ``cgroups`` likewise: "v1", "v2" or "off"
+        (``cgroups_detail`` says where the groups are, or why there are none)."""
         functions = [f.describe() for f in self.functions.values()]
         modes = {f["sandbox"] for f in functions} or {sandbox_mode(None)}
+        groups = {f["cgroups"] for f in functions} or {self.default_cgroup_mode()}
         return {"status": "ok", "url": self.url,
-                "sandbox": modes.pop() if len(modes) == 1 else "mixed", "functions": functions}
+                "sandbox": modes.pop() if len(modes) == 1 else "mixed",
+                "cgroups": groups.pop() if len(groups) == 1 else "mixed",
+                "cgroups_detail": cgroups.detection().detail, "functions": functions}
+
+    def default_cgroup_mode(self) -> str:
+        """The control-group mode a function without a setting of its own gets."""
+        return cgroups.mode_for(self.use_cgroups)
+
+    def isolation_line(self) -> str:
+        """One line for ``up``'s banner: how environments are isolated."""
+        functions = list(self.functions.values())
+        sandbox = {sandbox_mode(f.settings.use_bwrap) for f in functions} or \
+            {sandbox_mode(None)}
+        groups = {f.cgroup_mode for f in functions} or {self.default_cgroup_mode()}
+        mode = groups.pop() if len(groups) == 1 else "mixed"
+        return (f"modelambda: environments: sandbox "
+                f"{sandbox.pop() if len(sandbox) == 1 else 'mixed'}; "
+                + (cgroups.describe_mode(mode) if mode != "mixed" else
+                   "cgroups mixed: " + ", ".join(f"{f.settings.name} {f.cgroup_mode}"
+                                                 for f in functions)))
 
     async def stop(self, drain_s: float = 10.0) -> None:
         """Stop taking requests, drain in-flight work, stop every environment."""

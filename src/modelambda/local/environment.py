@@ -5,27 +5,39 @@ handler) and then polls ``/next``: that first poll ends init. ``invoke`` hands o
 the waiting poll and waits for ``/response`` or ``/error``, at most the function's timeout;
 past it, or past the memory size, the environment is killed and the invocation fails the way
 Lambda fails it. One invocation at a time; a dead environment is never reused.
+
+With control groups (``cgroups.py``) each environment has its own: a CPU quota by memory
+size, a hard memory limit (going over it is ``Runtime.OutOfMemory`` the moment the kernel
+kills, read from the group's OOM counter when the process exits), Max Memory Used from the
+group's peak. The process is attached before it runs anything (``sandbox.held_command``).
+Between invocations the environment is frozen, as on Lambda, so its background threads make
+no progress: once the runtime is back in ``/next`` and nothing came for ``FREEZE_AFTER_S``
+(a freeze or a thaw write costs ~0.1-0.2 ms here, so back-to-back invocations skip both),
+and thawed before the next event is handed over. Killing thaws first (a frozen v1 task cannot
+die). Without control groups the memory is polled (RSS) and nothing is frozen.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import fcntl
 import json
 import os
 import re
+import shutil
 import signal
 import time
 from collections.abc import Callable
 from typing import Any
 
 from modelambda import limits
-from modelambda.local import errortypes, procfs
+from modelambda.local import cgroups, errortypes, procfs
 from modelambda.local.httpserver import HttpRequest, HttpResponse, HttpServer
 from modelambda.local.processes import PolledProcess, SpawnedProcess
 from modelambda.local.results import Invocation, InvocationResult
-from modelambda.local.sandbox import SandboxSpec, build_command
+from modelambda.local.sandbox import SandboxSpec, build_command, held_command
 from modelambda.local.settings import FunctionSettings
 
 MB = 1024 * 1024
@@ -34,6 +46,9 @@ _INVOCATION_PATH = re.compile(rf"^{API}/invocation/([^/]+)/(response|error)$")
 # Memory is sampled this often while an invocation runs (and 5x less often when idle).
 MEMORY_POLL_S = 0.02
 TREE_RESCAN_S = 1.0  # new processes in an environment are found within a second
+# An idle environment (the runtime waiting in /next) is frozen after this long without an
+# invocation; None: never frozen (benchmarks/freeze.py compares both).
+FREEZE_AFTER_S: float | None = 0.01
 
 STARTING, IDLE, BUSY, DEAD = "starting", "idle", "busy", "dead"
 
@@ -54,14 +69,27 @@ def _error(error_type: str, message: str) -> dict[str, Any]:
     return {"errorType": error_type, "errorMessage": message}
 
 
+def _executable(program: str, env: dict[str, str]) -> bool:
+    if os.sep in program:
+        return os.path.isfile(program) and os.access(program, os.X_OK)
+    return shutil.which(program, path=os.pathsep.join(os.get_exec_path(env))) is not None
+
+
 def _json_bytes(value: Any) -> bytes:
     return json.dumps(value).encode()
 
 
 class Environment:
     def __init__(self, settings: FunctionSettings, index: int, sink: Callable[[str], None],
-                 tmp_root: str) -> None:
+                 tmp_root: str, cgroup_mode: str | None = None) -> None:
         self.settings = settings
+        # "v1", "v2" or "off" (None: as the function's setting and the machine allow)
+        self.cgroup_mode = cgroup_mode or cgroups.mode_for(settings.cgroups)
+        self.cgroup: cgroups.Group | None = None
+        # memory this environment shares with a SnapStart template (counted as its own)
+        self.baseline_bytes = 0
+        self._freeze_timer: asyncio.TimerHandle | None = None
+        self._parked = False  # the runtime is waiting in /next
         self.id = f"{settings.name}-{index}"
         self.sink = sink
         self.tmp_root = tmp_root
@@ -99,6 +127,16 @@ class Environment:
         self._ready.add_done_callback(lambda f: f.cancelled() or f.exception())
         self._started_at = time.monotonic()
         await self.api.start()
+        if self.cgroup_mode != cgroups.OFF:
+            try:
+                self.cgroup = self._make_cgroup()
+            except BaseException:
+                self.state = DEAD
+                await self.api.stop()
+                raise
+            shared = (f" (+{self.baseline_bytes // MB} MB shared with the snapshot)"
+                      if self.baseline_bytes else "")
+            self.sink(f"[{self.id}] {self.cgroup.describe(self._quota_us)}{shared}")
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
         try:
@@ -107,6 +145,7 @@ class Environment:
             os.close(out_r)
             os.close(err_r)
             self.state = DEAD
+            await self._release_cgroup()
             await self.api.stop()
             raise
         finally:
@@ -116,8 +155,82 @@ class Environment:
             fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) | os.O_NONBLOCK)
             loop.add_reader(fd, self._read_output, fd)
             self._fds.append(fd)
-        self._tasks = [asyncio.create_task(self._watch_exit()),
-                       asyncio.create_task(self._watch_memory())]
+        self._tasks = [asyncio.create_task(self._watch_exit())]
+        if self.cgroup is None or not self.cgroup.has_peak:
+            self._tasks.append(asyncio.create_task(self._watch_memory()))
+
+    @property
+    def _quota_us(self) -> int:
+        """Lambda's CPU share for the memory size, as a CFS quota."""
+        return cgroups.cpu_quota_us(self.settings.memory_mb, cgroups.machine_cores())
+
+    def _make_cgroup(self) -> cgroups.Group:
+        """This environment's group: the memory, and the init phase's burst CPU (the memory
+        size's share from the end of init)."""
+        memory_mb = self.settings.memory_mb
+        return cgroups.hierarchy().create(
+            self.id, memory_mb * MB, cgroups.init_quota_us(memory_mb, cgroups.machine_cores()))
+
+    def _end_init_burst(self) -> None:
+        if self.cgroup is not None and not self.cgroup.removed \
+                and self.cgroup.quota_us != self._quota_us:
+            try:
+                self.cgroup.set_cpu(self._quota_us)
+            except OSError as exc:
+                self.sink(f"[{self.id}] cannot set the CPU quota of {self.cgroup.name}: {exc}")
+
+    async def _release_cgroup(self) -> None:
+        """Kill whatever is left in the group and remove it (kept for the sweep, and said,
+        if its processes will not go)."""
+        group = self.cgroup
+        if group is None or group.removed:
+            return
+        self._update_peak()
+        deadline = time.monotonic() + 5.0
+        while True:
+            group.kill_all()
+            try:
+                if group.remove():
+                    return
+            except OSError as exc:
+                self.sink(f"[{self.id}] cannot remove control group {group.name}: {exc}")
+                return
+            if time.monotonic() > deadline:
+                self.sink(f"[{self.id}] control group {group.name} still has processes "
+                          f"{group.pids()}: left for the next emulator's sweep")
+                return
+            await asyncio.sleep(0.01)
+
+    async def _spawn(self, argv: list[str], env: dict[str, str], cwd: str, stdout: int,
+                     stderr: int) -> SpawnedProcess:
+        """Start ``argv`` in a new session; with a control group, attached to it before it
+        runs anything (it waits at the gate of ``held_command`` until then)."""
+        if self.cgroup is None:
+            process = await asyncio.create_subprocess_exec(
+                *argv, stdin=asyncio.subprocess.DEVNULL, stdout=stdout, stderr=stderr,
+                env=env, cwd=cwd, start_new_session=True)
+            return SpawnedProcess(process)
+        if not _executable(argv[0], env):  # fail here, as a direct spawn would, not in sh
+            raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), argv[0])
+        gate_r, gate_w = os.pipe()
+        try:
+            try:
+                process = await asyncio.create_subprocess_exec(
+                    *held_command(argv), stdin=gate_r, stdout=stdout, stderr=stderr, env=env,
+                    cwd=cwd, start_new_session=True)
+            finally:
+                os.close(gate_r)
+            try:
+                self.cgroup.attach(process.pid)
+            except BaseException:
+                with contextlib.suppress(ProcessLookupError):
+                    process.kill()
+                await process.wait()
+                raise
+            os.write(gate_w, b"\n")
+        finally:
+            os.close(gate_w)
+        return SpawnedProcess(process)
 
     def sandbox_spec(self, initialization: str, extra_env: dict[str, str] | None = None
                      ) -> SandboxSpec:
@@ -141,10 +254,7 @@ class Environment:
         spec = self.sandbox_spec(initialization)
         argv, env, cwd = build_command(spec, self.settings.python_version,
                                        self.settings.use_bwrap)
-        process = await asyncio.create_subprocess_exec(
-            *argv, stdin=asyncio.subprocess.DEVNULL, stdout=stdout, stderr=stderr, env=env,
-            cwd=cwd, start_new_session=True)
-        return SpawnedProcess(process)
+        return await self._spawn(argv, env, cwd, stdout, stderr)
 
     async def wait_ready(self, timeout: float) -> None:
         """Wait for the end of init; InitFailed on an init error, TimeoutError past ``timeout``."""
@@ -152,8 +262,11 @@ class Environment:
         await asyncio.wait_for(asyncio.shield(self._ready), timeout)
 
     def kill(self) -> None:
+        self._cancel_freeze()
         if self.proc is not None:
             self.proc.kill()
+        if self.cgroup is not None:
+            self.cgroup.kill_all()  # thawed first; and what left the session dies too
         if self.state != DEAD:
             self.state = DEAD
             self._queue.put_nowait(None)  # wake a waiting /next so its handler ends
@@ -162,8 +275,15 @@ class Environment:
         """Kill the process and release everything; safe to call twice."""
         self.kill()
         if self.proc is not None:
-            with contextlib.suppress(ProcessLookupError):
-                await self.proc.wait()
+            try:
+                with contextlib.suppress(ProcessLookupError):
+                    await self.proc.wait()
+            except asyncio.CancelledError:
+                if self.cgroup is not None:  # no group left behind if it can be helped
+                    self.cgroup.kill_all()
+                    with contextlib.suppress(OSError):
+                        self.cgroup.remove()
+                raise
         loop = asyncio.get_running_loop()
         for fd in self._fds:
             self._drain(fd)
@@ -172,7 +292,44 @@ class Environment:
         self._fds = []
         for task in self._tasks:
             task.cancel()
+        await self._release_cgroup()
         await self.api.stop()
+
+    # --- freezing ---------------------------------------------------------------------------
+
+    def _arm_freeze(self) -> None:
+        """Freeze once idle for FREEZE_AFTER_S with the runtime waiting in /next."""
+        delay = FREEZE_AFTER_S
+        if (self.cgroup is None or delay is None or self.state != IDLE or not self._parked
+                or self.cgroup.frozen or self._freeze_timer is not None):
+            return
+        self._freeze_timer = asyncio.get_running_loop().call_later(delay, self._freeze)
+
+    def _freeze(self) -> None:
+        self._freeze_timer = None
+        group = self.cgroup
+        if group is None or group.removed or group.frozen or self.state != IDLE \
+                or not self._parked:
+            return
+        try:
+            group.freeze()
+        except OSError as exc:
+            self.sink(f"[{self.id}] cannot freeze control group {group.name}: {exc}")
+
+    def _cancel_freeze(self) -> None:
+        if self._freeze_timer is not None:
+            self._freeze_timer.cancel()
+            self._freeze_timer = None
+
+    def _wake(self) -> None:
+        """Thaw before handing over an event (nothing to do when not frozen)."""
+        self._cancel_freeze()
+        if self.cgroup is not None and self.cgroup.frozen:
+            self.cgroup.thaw()
+
+    @property
+    def frozen(self) -> bool:
+        return self.cgroup is not None and self.cgroup.frozen
 
     # --- invoking ---------------------------------------------------------------------------
 
@@ -184,6 +341,7 @@ class Environment:
         invocation.future = loop.create_future()
         self._current, self._current_logs = invocation, []
         self._log(f"START RequestId: {invocation.request_id} Version: $LATEST")
+        self._wake()
         queued_at = time.monotonic()
         self._delivered_at = queued_at
         self._queue.put_nowait(invocation)
@@ -203,6 +361,7 @@ class Environment:
         for fd in self._fds:
             self._drain(fd)  # what the function printed before answering belongs to it
         self.last_used = time.monotonic()
+        self._update_peak()
         result = InvocationResult(
             request_id=invocation.request_id, payload=payload,
             function_error=error_type is not None, error_type=error_type,
@@ -218,6 +377,7 @@ class Environment:
         self._current = None
         if self.state == BUSY:
             self.state = IDLE
+            self._arm_freeze()
         return result
 
     def _finish(self, payload: bytes, error_type: str | None) -> None:
@@ -242,9 +402,15 @@ class Environment:
     async def _next(self) -> HttpResponse:
         if self._ready is not None and not self._ready.done():
             self.init_ms = (time.monotonic() - self._started_at) * 1000
+            self._end_init_burst()
             self.state = IDLE
             self._ready.set_result(None)
-        invocation = await self._queue.get()
+        self._parked = True
+        self._arm_freeze()
+        try:
+            invocation = await self._queue.get()
+        finally:
+            self._parked = False
         if invocation is None:  # the environment is being killed
             return HttpResponse(500, b'{"errorMessage":"environment shutting down"}')
         self._delivered_at = time.monotonic()
@@ -302,6 +468,9 @@ class Environment:
         assert self.proc is not None
         code = await self.proc.wait()
         self.exit_code = code
+        self._cancel_freeze()
+        if self.cgroup is not None and not self.cgroup.removed and not self._oom:
+            self._check_oom(code)
         self.state = DEAD
         self._queue.put_nowait(None)
         if self._oom:
@@ -323,6 +492,37 @@ class Environment:
             failure["errorMessage"] = f"RequestId: {request_id} Error: {failure['errorMessage']}"
             self._finish(_json_bytes(failure), "Unhandled")
 
+    def _check_oom(self, code: int) -> None:
+        """Whether the kernel killed the process at the group's limit: the OOM counter, or
+        (where there is none) a SIGKILL with the peak at the limit."""
+        assert self.cgroup is not None
+        self._update_peak()
+        kills = self.cgroup.oom_kills()
+        if kills is None:
+            oom = cgroups.looks_oom(code, self.cgroup.peak(), self.cgroup.memory_bytes)
+        else:
+            oom = kills > 0
+        if not oom:
+            return
+        self._oom = True
+        shmem = self.cgroup.shmem() // MB
+        tmp = (f", of which /tmp {shmem} MB (on Lambda /tmp does not count toward memory)"
+               if shmem else "")
+        self._log(f"{errortypes.OUT_OF_MEMORY}: killed by the kernel at the memory size, "
+                  f"{self.settings.memory_mb} MB{tmp}")
+
+    def _update_peak(self) -> None:
+        """Current and peak memory from the control group (plus what a restored environment
+        shares with its snapshot)."""
+        group = self.cgroup
+        if group is None or group.removed:
+            return
+        usage = group.usage()
+        peak = group.peak()
+        self.rss = self.baseline_bytes + usage
+        self.peak_rss = max(self.peak_rss, self.rss,
+                            self.baseline_bytes + (usage if peak is None else peak))
+
     def polices_memory(self) -> bool:
         """Whether this environment's memory is still measured and capped."""
         return True
@@ -332,6 +532,12 @@ class Environment:
         limit = self.settings.memory_mb * MB
         tree: list[int] = []
         rescan_at = 0.0
+        while self.proc.returncode is None and self.cgroup is not None:
+            # a kernel without memory.peak: the group's usage, sampled (the limit is the
+            # kernel's)
+            self._update_peak()
+            await asyncio.sleep(MEMORY_POLL_S if self.state in (BUSY, STARTING)
+                                else MEMORY_POLL_S * 5)
         while self.proc.returncode is None and self.polices_memory():
             now = time.monotonic()
             # walking the tree costs ~10x reading the pids' statm: each poll while the
@@ -389,8 +595,10 @@ class Environment:
         return list(self._init_logs)
 
     def describe(self) -> dict[str, Any]:
+        self._update_peak()
         return {"id": self.id, "state": self.state, "invocations": self.invocations,
                 "cold": self.invocations == 0, "rss_mb": round(self.rss / MB, 1),
                 "max_rss_mb": round(self.peak_rss / MB, 1),
                 "init_ms": None if self.init_ms is None else round(self.init_ms, 2),
-                "idle_s": round(time.monotonic() - self.last_used, 1)}
+                "idle_s": round(time.monotonic() - self.last_used, 1),
+                "frozen": self.frozen}

@@ -7,7 +7,8 @@
   event, and the function's answer an HTTP response by Function URL rules;
 - the v2 inference protocol paths (``/v2/models/{name}/...``), routed to the function that
   serves that model, through the same Function URL conversion;
-- ``GET /health``: each function's environments.
+- ``GET /health``: each function's environments, and how they are isolated (``sandbox``:
+  bwrap or plain; ``cgroups``: v1, v2 or off, per function and overall).
 """
 
 from __future__ import annotations

@@ -6,6 +6,10 @@ Environments idle for longer than ``idle_timeout_s`` are reaped. Asynchronous (E
 invocations are queued, retried twice on a function error, then written to the on-failure
 destination, a JSONL file; an environment that dies mid-invoke is a function error like any
 other, so its event is retried, not lost.
+
+Each environment (and a SnapStart template) gets its own control group when the machine
+allows it (``cgroups.py``): which mode a function's environments run in is decided once, when
+the function is added, and shown by ``describe`` (``/health``).
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from modelambda.local import errortypes
+from modelambda.local import cgroups, errortypes
 from modelambda.local.environment import BUSY, DEAD, IDLE, STARTING, Environment, InitFailed
 from modelambda.local.errorlog import log_exception
 from modelambda.local.results import Invocation, InvocationResult
@@ -41,8 +45,11 @@ class Throttled(Exception):
 
 class Function:
     def __init__(self, settings: FunctionSettings, sink: Callable[[str], None], tmp_root: str,
-                 max_environments: int = 8, idle_timeout_s: float = 300.0) -> None:
+                 max_environments: int = 8, idle_timeout_s: float = 300.0,
+                 use_cgroups: bool | None = None) -> None:
         self.settings = settings
+        # the function's setting wins over the emulator's (``use_cgroups``)
+        self.cgroup_mode = cgroups.mode_for(settings.cgroups, use_cgroups)
         self.sink = sink
         self.tmp_root = tmp_root
         self.idle_timeout_s = idle_timeout_s
@@ -56,6 +63,7 @@ class Function:
         self._events: set[asyncio.Task[None]] = set()
         self._pending_events: dict[str, bytes] = {}
         self._reaper: asyncio.Task[None] | None = None
+        self._closing: set[asyncio.Future[None]] = set()
         self.template: Template | None = None
         self._template_ready: asyncio.Task[Template] | None = None
 
@@ -66,7 +74,7 @@ class Function:
             self._template_ready = asyncio.create_task(self._snapshot())
 
     async def _snapshot(self) -> Template:
-        template = Template(self.settings, self.sink, self.tmp_root)
+        template = Template(self.settings, self.sink, self.tmp_root, self.cgroup_mode)
         try:
             await template.snapshot(self.settings.init_timeout_s)
         except BaseException:
@@ -129,7 +137,7 @@ class Function:
     def _new_environment(self, template: Template | None = None) -> Environment:
         self._created += 1
         env: Environment = (
-            Environment(self.settings, self._created, self.sink, self.tmp_root)
+            Environment(self.settings, self._created, self.sink, self.tmp_root, self.cgroup_mode)
             if template is None
             else RestoredEnvironment(template, self._created, self.sink, self.tmp_root))
         env.reserved = True
@@ -234,7 +242,12 @@ class Function:
     async def _retire(self, env: Environment) -> None:
         if env in self.environments:
             self.environments.remove(env)
-        await env.close()
+        # on a task of its own, so that a cancelled caller (the reaper, at stop) does not
+        # leave it half closed: stop() waits for it
+        closing = asyncio.ensure_future(env.close())
+        self._closing.add(closing)
+        closing.add_done_callback(self._closing.discard)
+        await asyncio.shield(closing)
 
     async def _reap_idle(self) -> None:
         while True:
@@ -314,13 +327,14 @@ class Function:
         described = {"name": self.settings.name, "arn": self.settings.arn,
                      "runtime": self.settings.runtime, "memory_mb": self.settings.memory_mb,
                      "sandbox": sandbox_mode(self.settings.use_bwrap),
+                     "cgroups": self.cgroup_mode,
                      "timeout_s": self.settings.timeout_s, "concurrency_limit": self.limit,
                      "active": self.active(), "queued_events": len(self._pending_events),
                      "environments": [env.describe() for env in self.environments]}
         if self.settings.snapstart:
             described["snapshot"] = None if self.template is None else {
                 "state": self.template.state, "snapshot_ms": self.template.snapshot_ms,
-                "rss_mb": round(self.template.rss / 2**20, 1)}
+                "rss_mb": self.template.describe()["rss_mb"], "frozen": self.template.frozen}
         return described
 
     async def stop(self, drain_s: float = 10.0) -> None:
@@ -330,6 +344,11 @@ class Function:
         condition "EmulatorShutdown", so none is dropped silently."""
         if self._reaper is not None:
             self._reaper.cancel()
+        for closing in list(self._closing):  # environments the reaper was retiring
+            try:
+                await closing
+            except Exception as exc:
+                log_exception("stopping an environment", exc)
         deadline = time.monotonic() + drain_s
         while (self._in_flight or self._events) and time.monotonic() < deadline:
             await asyncio.sleep(0.05)

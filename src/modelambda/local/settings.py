@@ -29,6 +29,9 @@ class FunctionSettings:
     mounts: dict[str, Path] = field(default_factory=dict)  # EFS: mount path -> host directory
     snapstart: bool = False
     use_bwrap: bool | None = None  # None: when bwrap is installed
+    # a control group per environment (CPU by memory size, hard memory limit, frozen between
+    # invocations): None when available (see local/cgroups.py), False off, True required
+    cgroups: bool | None = None
     # "awslambdaric" (AWS's client, as in Lambda's images) or "python" (modelambda's pure
     # Python client, for targets where awslambdaric has no wheel)
     runtime_client: str = "awslambdaric"

@@ -10,6 +10,15 @@ fork server instead (``snapstart_boot.py``, run from the runtime directory). Eac
 over a Unix socket), returns from ``restore_next``, and awslambdaric runs the after-restore
 hooks and starts polling for invocations.
 
+With control groups, the template and each restored environment have a group of their own.
+The template is frozen once its snapshot is taken (a snapshot does not run) and thawed only
+while it forks. A forked child waits (on a pipe passed with its stdout/stderr) until the
+emulator has moved it into its own group, then runs the after-restore hooks. The memory it
+shares with the template (copy-on-write, and the page cache) stays charged to the template's
+group, so a restored environment counts the template's usage at the snapshot as its own: its
+Max Memory Used is that plus its group's peak, and its group's limit is the memory size less
+that.
+
 Known difference from Lambda: the restored environments share the template's sandbox, so
 their ``/tmp`` is one tmpfs (on Lambda each restore gets its own copy of the snapshot's).
 """
@@ -25,13 +34,15 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from modelambda.local import errortypes
-from modelambda.local.environment import Environment, InitFailed
+from modelambda.local import cgroups, errortypes
+from modelambda.local.environment import MB, Environment, InitFailed
 from modelambda.local.processes import PolledProcess, SpawnedProcess
 from modelambda.local.sandbox import build_command, sandbox_mode
 from modelambda.local.settings import FunctionSettings
 
 SOCKET_DIR_IN_ENV = "/var/snapshot"
+# a restored environment's group never gets less than this, whatever the snapshot holds
+MIN_RESTORED_LIMIT_MB = 16
 
 
 def host_pid(namespace_pid: int, root_pid: int) -> int | None:
@@ -55,14 +66,15 @@ class Template(Environment):
     """The pre-initialised environment that restored environments are forked from."""
 
     def __init__(self, settings: FunctionSettings, sink: Callable[[str], None],
-                 tmp_root: str) -> None:
-        super().__init__(settings, 0, sink, tmp_root)
+                 tmp_root: str, cgroup_mode: str | None = None) -> None:
+        super().__init__(settings, 0, sink, tmp_root, cgroup_mode)
         self.id = f"{settings.name}-snapshot"
         self.socket_dir = tempfile.mkdtemp(prefix="snap-", dir=tmp_root or None)
         self.socket_path = os.path.join(self.socket_dir, "control.sock")
         self._control: socket.socket | None = None
         self._lock = asyncio.Lock()
         self.snapshot_ms: float | None = None
+        self.snapshot_bytes = 0  # its group's memory once the snapshot is taken
 
     async def _launch(self, stdout: int, stderr: int, initialization: str
                       ) -> SpawnedProcess | PolledProcess:
@@ -74,10 +86,7 @@ class Template(Environment):
         if argv[0].endswith("bwrap"):
             at = argv.index("--proc")
             argv[at:at] = ["--bind", self.socket_dir, SOCKET_DIR_IN_ENV]
-        process = await asyncio.create_subprocess_exec(
-            *argv, stdin=asyncio.subprocess.DEVNULL, stdout=stdout, stderr=stderr, env=env,
-            cwd=cwd, start_new_session=True)
-        return SpawnedProcess(process)
+        return await self._spawn(argv, env, cwd, stdout, stderr)
 
     async def snapshot(self, timeout: float) -> None:
         """Run init and the before-snapshot hooks; wait until the template can fork."""
@@ -105,8 +114,18 @@ class Template(Environment):
         await self._read_line()  # {"snapshot": "ready"}
         self.snapshot_ms = (time.monotonic() - started) * 1000
         self.state = "snapshot"
+        if self.cgroup is not None:
+            self._update_peak()
+            self.snapshot_bytes = self.cgroup.usage()
+        self._freeze_snapshot()
         self._log(f"SNAPSHOT created in {self.snapshot_ms:.2f} ms (init and before-snapshot "
                   "hooks)")
+
+    def _freeze_snapshot(self) -> None:
+        """A snapshot does not run: frozen, but for the forks."""
+        if self.cgroup is not None and not self.cgroup.removed and not self.cgroup.frozen \
+                and self.state == "snapshot":
+            self.cgroup.freeze()
 
     def polices_memory(self) -> bool:
         """During init only: once it is a snapshot, its forked children are environments
@@ -126,17 +145,37 @@ class Template(Environment):
             data += chunk
         return data
 
-    async def fork(self, runtime_api: str, stdout: int, stderr: int) -> int:
-        """Restore one environment: returns its host PID."""
+    async def fork(self, runtime_api: str, stdout: int, stderr: int,
+                   attach: Callable[[int], None] | None = None) -> int:
+        """Restore one environment: returns its host PID. With ``attach``, the child waits
+        until ``attach(pid)`` has put it in its control group."""
         assert self._control is not None and self.proc is not None
         async with self._lock:
-            message = json.dumps({"runtime_api": runtime_api}).encode()
-            socket.send_fds(self._control, [message], [stdout, stderr])  # small: never blocks
-            reply = json.loads(await self._read_line())
-        pid = host_pid(int(reply["pid"]), self.proc.pid)
-        if pid is None:
-            raise InitFailed({"errorType": errortypes.RESTORE_ERROR,
-                              "errorMessage": "the restored environment vanished at start"})
+            fds = [stdout, stderr]
+            gate_r, gate_w = os.pipe() if attach is not None else (-1, -1)
+            if attach is not None:
+                fds.append(gate_r)
+            try:
+                self._wake()  # thawed while it forks
+                message = json.dumps({"runtime_api": runtime_api}).encode()
+                socket.send_fds(self._control, [message], fds)  # small: never blocks
+                if attach is not None:
+                    os.close(gate_r)
+                    gate_r = -1
+                reply = json.loads(await self._read_line())
+                pid = host_pid(int(reply["pid"]), self.proc.pid)
+                if pid is None:
+                    raise InitFailed({"errorType": errortypes.RESTORE_ERROR,
+                                      "errorMessage": "the restored environment vanished at "
+                                                      "start"})
+                if attach is not None:
+                    attach(pid)  # out of the template's group before the template freezes
+                    os.write(gate_w, b"\n")
+            finally:
+                for fd in (gate_r, gate_w):
+                    if fd >= 0:
+                        os.close(fd)  # the child, left waiting, exits at EOF
+                self._freeze_snapshot()
         return pid
 
     async def close(self) -> None:
@@ -151,11 +190,19 @@ class RestoredEnvironment(Environment):
 
     def __init__(self, template: Template, index: int, sink: Callable[[str], None],
                  tmp_root: str) -> None:
-        super().__init__(template.settings, index, sink, tmp_root)
+        super().__init__(template.settings, index, sink, tmp_root, template.cgroup_mode)
         self.template = template
         self.restored = True
+        self.baseline_bytes = template.snapshot_bytes
+
+    def _make_cgroup(self) -> cgroups.Group:
+        memory_mb = self.settings.memory_mb
+        limit = max(memory_mb * MB - self.baseline_bytes, MIN_RESTORED_LIMIT_MB * MB)
+        return cgroups.hierarchy().create(
+            self.id, limit, cgroups.cpu_quota_us(memory_mb, cgroups.machine_cores()))
 
     async def _launch(self, stdout: int, stderr: int, initialization: str
                       ) -> SpawnedProcess | PolledProcess:
-        pid = await self.template.fork(f"127.0.0.1:{self.api.port}", stdout, stderr)
+        attach = self.cgroup.attach if self.cgroup is not None else None
+        pid = await self.template.fork(f"127.0.0.1:{self.api.port}", stdout, stderr, attach)
         return PolledProcess(pid)

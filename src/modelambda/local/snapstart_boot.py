@@ -7,7 +7,9 @@ modelambda is installed. awslambdaric runs init and the before-snapshot hooks (i
 when AWS_LAMBDA_INITIALIZATION_TYPE is ``snap-start``), then asks the Runtime API for
 ``/restore/next``: here that call connects to the emulator's control socket and serves forks.
 Each fork gets its own Runtime API address and stdout/stderr (passed over the socket),
-returns from ``restore_next``, and awslambdaric runs the after-restore hooks and polls. A fork
+returns from ``restore_next``, and awslambdaric runs the after-restore hooks and polls. With a
+third fd (a pipe), the child first waits for one byte on it: the emulator sends it once the
+child is in its own control group (at EOF the child exits without running anything). A fork
 is made as faithful to a restore as it can be: ``random``'s state is the snapshot's, not
 re-seeded by the fork (as Python does in forked children).
 """
@@ -62,13 +64,18 @@ def main(argv: list[str]) -> None:
         signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # restored environments reap themselves
         control.sendall(b'{"snapshot": "ready"}\n')
         while True:
-            message, fds, _, _ = socket.recv_fds(control, 65536, 2)
+            message, fds, _, _ = socket.recv_fds(control, 65536, 3)
             if not message:
                 os._exit(0)
             request = json.loads(message)
             snapshot_random = _random_state()
             pid = os.fork()
             if pid == 0:
+                if len(fds) > 2:  # wait until the emulator has put us in our own group
+                    go = os.read(fds[2], 1)
+                    os.close(fds.pop())
+                    if not go:
+                        os._exit(1)
                 _restore_random(snapshot_random)
                 signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # the function's subprocesses
                 control.close()
