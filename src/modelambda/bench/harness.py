@@ -8,8 +8,9 @@ without them every size gets the machine's CPU, and ``bench.json`` says which wa
 
 Per strategy and memory size:
 
-- ``cold``: N fresh functions, each invoked once through the Invoke API; each cold start is
-  broken down from the environment's own output (``coldstart.py``: REPORT, the runtime's init
+- ``cold``: N fresh functions, each invoked once through the Invoke API, interleaved across
+  the strategies (sample i of each in turn, so background load hits them alike); each cold
+  start is broken down from the environment's own output (``coldstart.py``: REPORT, the runtime's init
   record, Python's import profile, which these functions run with);
 - ``warm``: one function, warmed, then N sequential invokes on one keep-alive connection: the
   client latency and the REPORT Duration / Billed Duration percentiles, Max Memory Used, and
@@ -157,30 +158,27 @@ class Run:
     modes: dict[str, Any] = field(default_factory=dict)
 
 
-def _cold_samples(run: Run, base: FunctionSettings, label: str) -> list[ColdStart]:
-    samples = []
-    for i in range(run.config.cold):
-        name = f"{base.name}-c{i}"
-        settings = dataclasses.replace(base, name=name,
-                                       environment={**base.environment, **IMPORT_PROFILE})
-        run.emu.add_function(settings)
-        client = Client(run.emu.emulator.port)
-        try:
-            invoked = client.invoke(name, run.body)
-        finally:
-            client.close()
-            run.emu.remove_function(name)
-        lines = run.sink.pop(f"{name}-1")
-        before_start = []
-        for line in lines:
-            if line.startswith("START RequestId"):
-                break
-            before_start.append(line)
-        report = next((ln for ln in lines if ln.startswith("REPORT ")), "")
-        samples.append(cold_start(before_start, report, invoked.client_ms, run.framework))
-        run.sink.forget(name)
-        run.progress.step(f"{label}: cold start {i + 1}/{run.config.cold}")
-    return samples
+def _cold_sample(run: Run, base: FunctionSettings, index: int) -> ColdStart:
+    """One cold start: a fresh function, invoked once, its environment's output parsed."""
+    name = f"{base.name}-c{index}"
+    settings = dataclasses.replace(base, name=name,
+                                   environment={**base.environment, **IMPORT_PROFILE})
+    run.emu.add_function(settings)
+    client = Client(run.emu.emulator.port)
+    try:
+        invoked = client.invoke(name, run.body)
+    finally:
+        client.close()
+        run.emu.remove_function(name)
+    lines = run.sink.pop(f"{name}-1")
+    before_start = []
+    for line in lines:
+        if line.startswith("START RequestId"):
+            break
+        before_start.append(line)
+    report = next((ln for ln in lines if ln.startswith("REPORT ")), "")
+    run.sink.forget(name)
+    return cold_start(before_start, report, invoked.client_ms, run.framework)
 
 
 def _warm(run: Run, name: str, label: str) -> dict[str, Any]:
@@ -249,13 +247,39 @@ def _level(run: Run, name: str, concurrency: int) -> dict[str, Any]:
             "latency_ms": stats.percentiles(flat)}
 
 
-def _one_size(run: Run, settings: FunctionSettings, strategy: str, memory: int
-              ) -> dict[str, Any]:
+def _base(settings: FunctionSettings, strategy: str, memory: int) -> FunctionSettings:
+    return dataclasses.replace(settings, name=f"bench-{strategy}-{memory}", memory_mb=memory)
+
+
+def _cold_round(run: Run, settings: dict[str, FunctionSettings], memory: int
+                ) -> dict[str, list[ColdStart] | str]:
+    """The cold starts at one memory size, interleaved across the strategies (sample i of
+    each in turn), so the machine's background load hits them all alike."""
+    out: dict[str, list[ColdStart] | str] = {s: [] for s in settings}
+    for index in range(run.config.cold):
+        for strategy, base in settings.items():
+            samples = out[strategy]
+            if isinstance(samples, str):
+                continue  # failed before
+            try:
+                samples.append(_cold_sample(run, _base(base, strategy, memory), index))
+            except BenchError as exc:
+                out[strategy] = str(exc)
+                run.say(f"bench: {strategy} {memory} MB: {exc}")
+            run.progress.step(f"{strategy} {memory} MB: cold start {index + 1}/"
+                              f"{run.config.cold}")
+    return out
+
+
+def _one_size(run: Run, settings: FunctionSettings, strategy: str, memory: int,
+              colds: list[ColdStart] | str) -> dict[str, Any]:
     label = f"{strategy} {memory} MB"
-    base = dataclasses.replace(settings, name=f"bench-{strategy}-{memory}", memory_mb=memory)
+    base = _base(settings, strategy, memory)
     out: dict[str, Any] = {"memory_mb": memory}
+    if isinstance(colds, str):
+        out["error"] = colds
+        return out
     try:
-        colds = _cold_samples(run, base, label)
         run.emu.add_function(base)
         try:
             run.modes = run.modes or _emulator_modes(run.emu)
@@ -433,19 +457,24 @@ def run_bench(spec: ServiceSpec, config: BenchConfig, *, log: Log | None = None,
                            "machine": machine(), "results": {}}
     run = Run(emu, sink, body, spec.model.framework, config, progress, say)
     try:
+        settings: dict[str, FunctionSettings] = {}
         for strategy in chosen:
             progress.show(f"{strategy}: building")
-            settings, _ = function_for(spec, local, strategy=strategy, log=None)
+            settings[strategy], _ = function_for(spec, local, strategy=strategy, log=None)
             manifest = _manifest(spec, strategy)
             doc.setdefault("model", _model_of(spec, manifest))
             doc.setdefault("versions", _versions(manifest))
-            rows: dict[str, dict[str, Any]] = {}
-            for memory in config.memory:
-                row = _one_size(run, settings, strategy, memory)
-                _bill(row, settings.architecture)
-                rows[str(memory)] = row
-            doc["results"][strategy] = {"memory": rows, "power_tuning": _power_tuning(rows),
+            doc["results"][strategy] = {"memory": {},
                                         "artifacts": manifest.get("artifacts_summary")}
+        for memory in config.memory:
+            colds = _cold_round(run, settings, memory)
+            for strategy in chosen:
+                row = _one_size(run, settings[strategy], strategy, memory, colds[strategy])
+                _bill(row, settings[strategy].architecture)
+                doc["results"][strategy]["memory"][str(memory)] = row
+        for strategy in chosen:
+            result = doc["results"][strategy]
+            result["power_tuning"] = _power_tuning(result["memory"])
         doc["probes"] = {"sha256_mb_s": sha256_mb_s(), "s3_local_mb_s": s3_local_mb_s(local)}
         doc["emulator"] = run.modes or _emulator_modes(emu)
     finally:
