@@ -101,8 +101,9 @@ def run(args: argparse.Namespace) -> int:
         store = _store(args, spec)
         request.store = store
 
-    def say(line: str) -> None:
-        print(f"optimize: {line}", file=sys.stderr, flush=True)
+    def say(line: str) -> None:  # progress on a terminal; quiet in pipes and CI
+        if sys.stderr.isatty():
+            print(f"optimize: {line}", file=sys.stderr, flush=True)
 
     try:
         outcome = optimize(spec, request, say)
