@@ -216,10 +216,9 @@ def table(rows: list[dict[str, Any]]) -> str:
                 label = "float32" if key == "original" else "int8"
             elif key == "new":
                 label = "ONNX"
+            heavy = [d for d in v["dependencies"] if d.startswith(("scipy", "scikit"))]
             notes = (f"cosine {v['mean_cosine']:.4f}" if "mean_cosine" in v else
-                     ("scipy, scikit-learn" if any(d.startswith(("scipy", "scikit"))
-                                                   for d in v["dependencies"]) and
-                      key == "original" else ""))
+                     f"ships {', '.join(heavy)}" if heavy else "")
             lines.append(f"{row['model'] if key == 'original' else '':<18} {label:<10} "
                          f"{mb(v['unzipped_bytes']):>10} {mb(v['zipped_bytes']):>10} "
                          f"{mb(v['model_bytes']):>10} {v['cold_ms']:>8.0f} ms "
