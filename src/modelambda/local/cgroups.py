@@ -257,8 +257,11 @@ def _write(path: Path, value: str) -> None:
 
 def _read_int(path: Path) -> int | None:
     try:
-        with open(path, "rb") as handle:
-            return int(handle.read().split()[0])
+        fd = os.open(path, os.O_RDONLY)  # (a third of open()'s cost: this is on the warm path)
+        try:
+            return int(os.read(fd, 64).split()[0])
+        finally:
+            os.close(fd)
     except (OSError, IndexError, ValueError):
         return None
 
@@ -288,6 +291,8 @@ class Group:
     frozen: bool = False
     removed: bool = False
     _has_peak: bool | None = field(default=None, repr=False)
+    # files used on the warm path, kept open: opening one costs ~25 us, a pread ~2 us
+    _open: dict[tuple[str, str], int] = field(default_factory=dict, repr=False)
 
     def file(self, controller: str, name: str) -> Path:
         return self.dirs["" if self.version == V2 else controller] / name
@@ -295,6 +300,29 @@ class Group:
     @property
     def name(self) -> str:
         return next(iter(self.dirs.values())).name
+
+    def _kept(self, controller: str, name: str, flags: int) -> int:
+        key = (controller, name)
+        fd = self._open.get(key)
+        if fd is None:
+            fd = self._open[key] = os.open(self.file(controller, name), flags)
+        return fd
+
+    def _write_kept(self, controller: str, name: str, value: bytes) -> None:
+        os.pwrite(self._kept(controller, name, os.O_WRONLY), value, 0)
+
+    def _read_kept(self, controller: str, name: str) -> int | None:
+        try:
+            return int(os.pread(self._kept(controller, name, os.O_RDONLY), 64, 0).split()[0])
+        except (OSError, IndexError, ValueError):
+            return None
+
+    def close(self) -> None:
+        """Close the files kept open (reopened if used again)."""
+        for fd in self._open.values():
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self._open.clear()
 
     def set_limits(self, memory_bytes: int, quota_us: int, period_us: int = CFS_PERIOD_US
                    ) -> None:
@@ -329,16 +357,16 @@ class Group:
 
     def freeze(self) -> None:
         if self.version == V1:
-            _write(self.file("freezer", "freezer.state"), "FROZEN")
+            self._write_kept("freezer", "freezer.state", b"FROZEN")
         else:
-            _write(self.file("", "cgroup.freeze"), "1")
+            self._write_kept("", "cgroup.freeze", b"1")
         self.frozen = True
 
     def thaw(self) -> None:
         if self.version == V1:
-            _write(self.file("freezer", "freezer.state"), "THAWED")
+            self._write_kept("freezer", "freezer.state", b"THAWED")
         else:
-            _write(self.file("", "cgroup.freeze"), "0")
+            self._write_kept("", "cgroup.freeze", b"0")
         self.frozen = False
 
     def usage(self) -> int:
@@ -348,7 +376,7 @@ class Group:
     def peak(self) -> int | None:
         """The most memory the group has held (None where the kernel does not keep it)."""
         name = "memory.max_usage_in_bytes" if self.version == V1 else "memory.peak"
-        return _read_int(self.file("memory", name))
+        return self._read_kept("memory", name)
 
     @property
     def has_peak(self) -> bool:
@@ -391,6 +419,7 @@ class Group:
 
     def remove(self) -> bool:
         """Remove the group's directories; False while processes are still in it."""
+        self.close()
         for directory in list(self.dirs.values()):
             try:
                 directory.rmdir()
