@@ -34,8 +34,9 @@ from tests.emulator.conftest import Emu
 from tests.emulator.test_lifecycle import REPORT, invoke
 
 MB = 2**20
-V1 = cgroups.detection().mode == cgroups.V1
-needs_v1 = pytest.mark.skipif(not V1, reason="needs writable cgroup v1 (cpu, memory, freezer)")
+V1 = cgroups.detection().mode == cgroups.V1 and cgroups.setting_from_env() is not False
+needs_v1 = pytest.mark.skipif(not V1, reason="needs writable cgroup v1 (cpu, memory, freezer) "
+                                             "and MODELAMBDA_CGROUPS not off")
 
 
 # --- pure parts: detection, sizing, what v2 writes --------------------------------------------

@@ -547,6 +547,7 @@ _state_lock = threading.Lock()
 _detection: Detection | None = None
 _hierarchy: Hierarchy | None = None
 _said: set[str] = set()
+_asked_off: str | None = None  # how they were last switched off, for banners
 
 
 def detection() -> Detection:
@@ -593,9 +594,10 @@ def _say_once(message: str) -> None:
 def mode_for(*settings: bool | None) -> str:
     """The mode environments get, given the function's and the emulator's settings (first
     one not None wins; False is off, True requires them) and MODELAMBDA_CGROUPS."""
+    global _asked_off
     chosen = next((s for s in settings if s is not None), None)
     if chosen is False or (chosen is None and setting_from_env() is False):
-        why = (f"{ENV_VAR}=off" if chosen is None else "cgroups=False")
+        why = _asked_off = (f"{ENV_VAR}=off" if chosen is None else "cgroups=False")
         _say_once(f"control groups are off as asked ({why}): no CPU share by memory size, "
                   "memory polled (RSS), environments not frozen between invocations")
         return OFF
@@ -613,7 +615,8 @@ def describe_mode(mode: str) -> str:
     """One line for banners: what the mode means for environments."""
     if mode == OFF:
         found = _detection
-        why = "as asked" if found is None or found.mode != OFF else found.detail
+        why = (f"as asked: {_asked_off}" if found is None or found.mode != OFF
+               else found.detail)
         return (f"cgroups off ({why}): CPU not limited, memory polled (RSS), "
                 "environments not frozen")
     return (f"cgroups {mode}: CPU by memory size ({limits.MEMORY_MB_PER_VCPU} MB = 1 vCPU, "
