@@ -17,7 +17,7 @@ from modelambda import limits
 from modelambda.package.archive import Entry
 from modelambda.package.artifacts import Artifact, BuildResult, Parts
 from modelambda.runtime.config import RuntimeConfig
-from modelambda.spec import NAME, SUFFIX_FRAMEWORKS, ServiceSpec
+from modelambda.spec import NAME, ServiceSpec, detect_framework
 from modelambda.spectable import MISSING, Problems, Table
 from modelambda.strategies.base import LocalSetup, Strategy
 
@@ -113,7 +113,9 @@ class Endpoint(Strategy):
         return "endpoint"  # the model runs elsewhere: no framework in the function
 
     def model_entries(self, spec: ServiceSpec, model: list[Entry]) -> list[Entry]:
-        return [e for e in model if Path(e.name).suffix not in SUFFIX_FRAMEWORKS]
+        # the endpoint serves the model: keep only what is not a model (a tokenizer), told
+        # by content where the suffix is ambiguous (an XGBoost .json, a LightGBM .txt)
+        return [e for e in model if detect_framework(e.source) is None]
 
     def layout(self, parts: Parts, out: Path) -> tuple[Artifact, list[Artifact]]:
         return Artifact("function.zip", "function", out / "function.zip", parts.task,
