@@ -52,6 +52,10 @@ def register(sub: Any) -> None:
                    help="run with this interpreter even if it is not the spec's runtime version")
     p.add_argument("--no-sandbox", action="store_true",
                    help="plain processes instead of bubblewrap (less isolation)")
+    p.add_argument("--no-cgroups", action="store_true",
+                   help="no control groups: every environment gets the whole machine's CPU at any "
+                        "memory size and memory is polled, not enforced (default: on where "
+                        "cgroups are writable; MODELAMBDA_CGROUPS=off does the same)")
     p.add_argument("--no-warmup", action="store_true",
                    help="do not send each service's request.json once at start")
     p.set_defaults(run=run)
@@ -105,7 +109,8 @@ async def _serve(args: argparse.Namespace, functions: list[Any], services: Any) 
     from modelambda.local.results import Invocation
 
     emulator = Emulator(args.host, args.port, max_environments=args.max_environments,
-                        idle_timeout_s=args.idle_timeout)
+                        idle_timeout_s=args.idle_timeout,
+                        cgroups=False if args.no_cgroups else None)
     try:
         await emulator.start()
     except OSError as exc:
@@ -123,6 +128,7 @@ async def _serve(args: argparse.Namespace, functions: list[Any], services: Any) 
               f"{pad}  Invoke API {emulator.url} (FunctionName={settings.name})\n"
               f"{pad}  Function URL {emulator.url}/fn/{settings.name}/\n"
               f"{pad}  v2 protocol {emulator.url}/v2/models/{spec.model.name}/infer", flush=True)
+    print(emulator.isolation_line(), flush=True)
     state.register(emulator.url, [s.name for s, _ in functions],
                    {"s3_url": services.s3_url} if services.s3_url else None)
     try:
