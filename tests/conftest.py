@@ -21,6 +21,8 @@ from modelambda.spec import compile_runtime_config, load_spec
 os.environ["MODELAMBDA_STATE_DIR"] = str(
     Path(tempfile.gettempdir()) / f"modelambda-test-state-{os.getpid()}")
 os.environ.pop("MODELAMBDA_ENDPOINT", None)
+# Builds zip at level 1: 2.5x faster than the default 6, same files (see package/archive.py).
+os.environ.setdefault("MODELAMBDA_ZIP_LEVEL", "1")
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
