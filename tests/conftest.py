@@ -78,6 +78,21 @@ def link_minilm(model_dir: Path) -> None:
 
 
 @pytest.fixture(scope="session")
+def plain_services(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Copies of iris and MiniLM made once per session and never edited: their specs name
+    `bundle` and nothing else. Tests that only build and run them (any strategy, by its local
+    defaults) share these, so each strategy's build is made once and reused by the others
+    (the build's own reuse, by fingerprint)."""
+    root = tmp_path_factory.mktemp("plain-services")
+    iris = root / "iris"
+    shutil.copytree(IRIS, iris, ignore=shutil.ignore_patterns(".modelambda"))
+    minilm = root / "minilm-embeddings"
+    shutil.copytree(MINILM_EXAMPLE, minilm, ignore=shutil.ignore_patterns(".modelambda", "model"))
+    link_minilm(minilm / "model")
+    return {"iris": iris, "minilm": minilm}
+
+
+@pytest.fixture(scope="session")
 def iris_app() -> App:
     return make_app(IRIS)
 

@@ -153,12 +153,11 @@ def service(tmp_path: Path) -> Callable[..., ServiceSpec]:
 
 
 @pytest.fixture(scope="module")
-def services(tmp_path_factory: pytest.TempPathFactory) -> dict[str, ServiceSpec]:
+def services(plain_services: dict[str, Path]) -> dict[str, ServiceSpec]:
     """Plain iris and MiniLM services: their specs name `bundle` and nothing else, so every
-    strategy runs on its local defaults (e.g. s3's bucket modelambda-<service>)."""
-    root = tmp_path_factory.mktemp("template")
-    return {"iris": load_spec(make_service(root)),
-            "minilm": load_spec(make_service(root, MINILM_EXAMPLE))}
+    strategy runs on its local defaults (e.g. s3's bucket modelambda-<service>). Shared with
+    the other tests that build every strategy (the builds are reused)."""
+    return {name: load_spec(path) for name, path in plain_services.items()}
 
 
 @pytest.fixture(scope="module")
@@ -167,7 +166,7 @@ def built(services: dict[str, ServiceSpec]) -> Callable[[str, str], BuildResult]
 
     def get(name: str, strategy: str) -> BuildResult:
         if (name, strategy) not in cache:
-            cache[name, strategy] = build(services[name], strategy, check_imports=False)
+            cache[name, strategy] = build(services[name], strategy)
         return cache[name, strategy]
 
     return get

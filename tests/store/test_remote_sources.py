@@ -259,7 +259,7 @@ def test_an_alias_s3_refuses_to_show_is_named_with_both_causes(
     import http.server
 
     class Denied(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        def do_GET(self) -> None:
             body = b"<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>"
             self.send_response(403)
             self.send_header("Content-Length", str(len(body)))

@@ -8,14 +8,13 @@ DIR/.modelambda/ mounted at /mnt/models; endpoint the local endpoint host (SageM
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from modelambda import strategies
-from tests.conftest import IRIS, MINILM_DATA, MINILM_EXAMPLE, link_minilm, make_app
+from tests.conftest import IRIS, MINILM_DATA, make_app
 from tests.strategies.conftest import env_without_aws, up
 
 pytestmark = pytest.mark.slow
@@ -26,13 +25,8 @@ REFERENCE = np.load(MINILM_DATA / "reference_embeddings.npy")
 
 
 @pytest.fixture(scope="module")
-def services(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    root = tmp_path_factory.mktemp("every-strategy")
-    iris = root / "iris"
-    shutil.copytree(IRIS, iris, ignore=shutil.ignore_patterns(".modelambda"))
-    minilm = root / "minilm-embeddings"
-    shutil.copytree(MINILM_EXAMPLE, minilm, ignore=shutil.ignore_patterns(".modelambda", "model"))
-    link_minilm(minilm / "model")
+def services(plain_services: dict[str, Path]) -> tuple[Path, Path]:
+    iris, minilm = plain_services["iris"], plain_services["minilm"]
     for service in (iris, minilm):  # plain services: the spec names no strategy settings
         assert 'kind = "bundle"' in (service / "modelambda.toml").read_text()
     return iris, minilm

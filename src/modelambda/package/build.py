@@ -176,6 +176,8 @@ def build(service: ServiceSpec | Path | str, strategy: str | None = None, *,
                target.interpreter, str(image_base_bytes), *_left_out(spec)],
         [*dependencies, *runtime, *user, *model])
     cached = None if force else reuse.cached(spec, unit, out, fingerprint)
+    if cached is not None and check_imports and cached.manifest.get("import_check") == "skipped":
+        cached = None  # made without the import check: build again, with it
     if cached is not None:
         say(f"unchanged since the last build: reusing {out}")
         return cached
