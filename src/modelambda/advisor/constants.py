@@ -69,6 +69,10 @@ EFS_FIRST_BYTE_MS = Constant(5.0, "ms", "EFS performance docs: first-byte latenc
 
 MB_PER_VCPU = Constant(1769.0, "MB", "Lambda docs (configuration-memory): 1769 MB = one "
                        "vCPU, up to 6 vCPUs at 10240 MB", "documented")
+LAMBDA_INIT_BURST_VCPUS = Constant(
+    2.0, "vCPU during init", "'Lambda managed runtimes offer up to 10 seconds for function "
+    "initialization with burst CPU' (awslabs.github.io/aws-lambda-web-adapter, async-init), "
+    "measured as about two unthrottled vCPUs (as in local/cgroups.py)", "secondary")
 LAMBDA_MAX_VCPU = Constant(6.0, "vCPU", "Lambda docs: up to 6 vCPUs", "documented")
 LAMBDA_CORE_VS_HERE = Constant(
     1.0, "x the speed of one core of the machine that measured the profile", "a Lambda vCPU "
@@ -146,10 +150,11 @@ DECOUPLED_BAND_FACTOR = Constant(1.25, "x", "with frequent updates, a decoupled 
                                  "within 25 % (+ DECOUPLED_BAND_USD) of the cheapest wins",
                                  "assumption")
 DECOUPLED_BAND_USD = Constant(5.0, "USD per month", "see DECOUPLED_BAND_FACTOR", "assumption")
-COLD_BAND_FACTOR = Constant(1.25, "x", "cold starts within 25 % of the fastest candidate's "
-                            "count as equally fast, and the simpler option wins (an image "
-                            "needs a registry and image builds; EFS a VPC and a file system)",
-                            "assumption")
+COLD_BAND_FACTOR = Constant(1.25, "x", "cold starts within 25 % (or COLD_BAND_MS) of the "
+                            "fastest candidate's count as equally fast, and the simpler option "
+                            "wins (an image needs a registry and image builds; EFS a VPC and a "
+                            "file system); a hard latency need is --p99-ms", "assumption")
+COLD_BAND_MS = Constant(500.0, "ms", "see COLD_BAND_FACTOR", "assumption")
 COLD_SHARE_FOR_P99 = Constant(0.01, "of requests", "when at least 1 % of requests are cold "
                               "starts, the cold start is the p99", "definition")
 

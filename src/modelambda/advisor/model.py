@@ -140,7 +140,8 @@ def _cold_parts(inputs: Inputs, terms: T.Terms, ctx: T.Context, *, lambda_target
     memory = ctx.memory_mb
     target_vcpu = vcpus(memory) if lambda_target else p.here_vcpus(memory)
     cores = LAMBDA_CORES if lambda_target else p.cores
-    single = p.single_factor(target_vcpu, lambda_target)
+    single = p.init_factor(memory, lambda_target)  # the init phase's CPU (burst)
+    invoke = p.single_factor(target_vcpu, lambda_target)  # the invocation's CPU share
     predict = p.predict_factor(memory, target_vcpu, cores, lambda_target)
     here_rate = p.sha256_mb_s * (C.LAMBDA_CORE_VS_HERE.value if lambda_target else 1.0)
     verify_ms = ctx.model_bytes / MB / here_rate * 1000 * min(p.here_vcpus(p.memory_mb), 1.0)
@@ -149,7 +150,7 @@ def _cold_parts(inputs: Inputs, terms: T.Terms, ctx: T.Context, *, lambda_target
     imports = p.imports_ms - (p.backend_imports_ms if not terms.ships_model else 0.0)
     parts = {
         "runtime start": C.LAMBDA_RUNTIME_START_MS.value if lambda_target
-        else p.runtime_start_ms * p.single_factor(target_vcpu, False),
+        else p.runtime_start_ms * single,
         "code": terms.code_ms(ctx) if lambda_target else 0.0,
         "imports": imports * single,
         "model transfer": 0.0,
@@ -160,14 +161,16 @@ def _cold_parts(inputs: Inputs, terms: T.Terms, ctx: T.Context, *, lambda_target
     transfer = terms.model_ms(ctx) if lambda_target else terms.model_ms_here(ctx)
     if terms.fetch_overlaps_imports:  # the download runs while the imports do
         # On Lambda the bytes come over the network (the thread mostly waits): the imports
-        # hide the download. Here a loopback download costs the function CPU, so only the
-        # CPU share beyond one core runs it beside the imports.
-        spare = 1.0 if lambda_target else min(1.0, max(0.0, target_vcpu - 1.0))
+        # hide the download. Here a loopback download costs CPU on both ends (the function's
+        # and the local S3 server's), so only a core beyond the imports' and the server's
+        # runs it beside the imports.
+        spare = 1.0 if lambda_target else \
+            min(1.0, max(0.0, min(p.here_init_vcpus(memory), p.cores - 1.0) - 1.0))
         transfer = max(0.0, transfer - parts["imports"] * spare)
     parts["model transfer"] = transfer
     if not terms.ships_model:  # the first prediction goes to the endpoint
         hop = C.SAGEMAKER_OVERHEAD_MS.value if lambda_target else C.LOCAL_HOP_MS.value
-        parts["first prediction"] = (p.first_prediction_ms - p.predict_p50_ms) * single \
+        parts["first prediction"] = (p.first_prediction_ms - p.predict_p50_ms) * invoke \
             + p.predict_p50_ms + hop
     return parts
 
@@ -446,7 +449,7 @@ def sagemaker_serverless_option(inputs: Inputs, endpoint: Option) -> Option:
                               "Inference memory)")
     t = inputs.traffic
     p = inputs.profile
-    load = p.load_ms * p.single_factor(1.0, True)
+    load = p.load_ms * p.init_factor(C.MB_PER_VCPU.value, True)
     endpoint_cold = C.SAGEMAKER_SERVERLESS_COLD_MS.value + load
     option.cold_parts = {**endpoint.cold_parts, "serverless endpoint start": endpoint_cold}
     option.cold_start_ms = (endpoint.cold_start_ms or 0.0) + endpoint_cold

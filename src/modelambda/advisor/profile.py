@@ -6,11 +6,12 @@ It comes from a bench file (``--from-bench``: the bundle strategy's row, or the 
 measured, at the memory size nearest the spec's) or from a short profile run (``measure``:
 bench on one strategy at the spec's memory size, two cold starts).
 
-CPU scaling, as Lambda gives CPU (1769 MB = one vCPU): single-threaded work (runtime start,
-imports, load) runs at ``min(vCPU, 1)`` of a core; the prediction at ``min(vCPU, threads)``
-where the ONNX backend uses one intra-op thread per whole vCPU (``runtime/backends/onnx.py``).
-The profile's own vCPU is the emulator's CPU share when it had control groups, else one full
-core for single-threaded work (the machine's cores for the prediction).
+CPU scaling, as Lambda gives CPU (1769 MB = one vCPU; the init phase with burst CPU of about
+two vCPUs whatever the memory size): single-threaded init work (runtime start, imports, load)
+runs at ``min(init vCPU, 1)`` of a core, the invocations' work at ``min(vCPU, 1)`` and the
+prediction at ``min(vCPU, threads)``, where the ONNX backend uses one intra-op thread per whole
+vCPU (``runtime/backends/onnx.py``). The profile's own vCPU is the emulator's CPU share when it
+had control groups (its init burst too, when the bench recorded one), else the machine's.
 """
 
 from __future__ import annotations
@@ -61,6 +62,7 @@ class Profile:
     sha256_mb_s: float
     s3_local_mb_s: float | None
     source: str
+    init_burst_vcpus: float | None = None  # the emulator's init-phase CPU, if it had one
 
     # --- CPU ------------------------------------------------------------------------------
 
@@ -72,6 +74,21 @@ class Profile:
         """The CPU share this machine's emulator gives a memory size."""
         return min(memory_mb / C.MB_PER_VCPU.value, self.cores) if self.limited else \
             float(self.cores)
+
+    def here_init_vcpus(self, memory_mb: float) -> float:
+        """The CPU share this machine's emulator gives a memory size's init phase."""
+        share = self.here_vcpus(memory_mb)
+        if self.limited and self.init_burst_vcpus:
+            return min(max(share, self.init_burst_vcpus), float(self.cores))
+        return share
+
+    def init_factor(self, target_memory: float, lambda_target: bool) -> float:
+        """Time multiplier for single-threaded init work moved from the profile to a target."""
+        here = min(self.here_init_vcpus(self.memory_mb), 1.0)
+        if lambda_target:
+            target = min(max(vcpus(target_memory), C.LAMBDA_INIT_BURST_VCPUS.value), 1.0)
+            return here / (target * C.LAMBDA_CORE_VS_HERE.value)
+        return here / min(self.here_init_vcpus(target_memory), 1.0)
 
     def single_factor(self, target_vcpu: float, lambda_target: bool) -> float:
         """Time multiplier for single-threaded work moved from the profile to a target."""
@@ -154,7 +171,8 @@ def _profile_from_row(doc: dict[str, Any], model: dict[str, Any], strategy: str,
         max_memory_mb=int(max(row["warm"].get("max_memory_mb", 0),
                               row["cold"].get("max_memory_mb", 0))),
         sha256_mb_s=float(probes.get("sha256_mb_s") or 500.0),
-        s3_local_mb_s=probes.get("s3_local_mb_s"), source=source)
+        s3_local_mb_s=probes.get("s3_local_mb_s"), source=source,
+        init_burst_vcpus=emulator.get("init_burst_vcpus"))
 
 
 def read_bench(path: Path) -> dict[str, Any]:

@@ -12,7 +12,8 @@
    (a new model version reaches running functions without a redeploy: s3, efs, endpoint) wins
    when one costs within 25 % (+ $5) a month of the cheapest candidate.
 5. **Then the faster cold start, then the simpler option.** Among equally cheap candidates,
-   those whose cold start is within 25 % of the fastest count as equally fast, and the
+   those whose cold start is within 25 % (or 500 ms) of the fastest count as equally fast
+   (a hard latency need is ``--p99-ms``, rule 2), and the
    simplest of them wins, in the order bundle, layer, s3, image, efs, endpoint, then the
    variants (an image needs a registry and image builds, EFS a VPC and a file system).
 6. **Break-even.** The traffic at which Lambda Managed Instances, and a SageMaker real-time
@@ -92,7 +93,8 @@ def choose(options: list[Option], inputs: Inputs) -> Recommendation:
             why.append(f"{updates:g} model updates a month, but no decoupled option is within "
                        f"25 % of the cheapest ({_money(cheapest)}/month)")
     fastest = min((o.cold_start_ms or 0.0) for o in pool)
-    quick = [o for o in pool if (o.cold_start_ms or 0.0) <= fastest * C.COLD_BAND_FACTOR.value + 1]
+    limit = max(fastest * C.COLD_BAND_FACTOR.value, fastest + C.COLD_BAND_MS.value)
+    quick = [o for o in pool if (o.cold_start_ms or 0.0) <= limit]
     chosen = min(quick, key=lambda o: (_rank(o), o.monthly_usd))
     why.insert(0, f"{chosen.name}: {_money(chosen.monthly_usd)}/month, cold start "
                f"~{chosen.cold_start_ms or 0:,.0f} ms, warm p50 ~{chosen.warm_p50_ms:,.0f} ms, "

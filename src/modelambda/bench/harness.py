@@ -10,8 +10,8 @@ Per strategy and memory size:
 
 - ``cold``: N fresh functions, each invoked once through the Invoke API, interleaved across
   the strategies (sample i of each in turn, so background load hits them alike); each cold
-  start is broken down from the environment's own output (``coldstart.py``: REPORT, the runtime's init
-  record, Python's import profile, which these functions run with);
+  start is broken down from the environment's own output (``coldstart.py``: REPORT, the
+  runtime's init record, Python's import profile, which these functions run with);
 - ``warm``: one function, warmed, then N sequential invokes on one keep-alive connection: the
   client latency and the REPORT Duration / Billed Duration percentiles, Max Memory Used, and
   the backend's predict time from the invocation record;
@@ -521,10 +521,17 @@ def _emulator_modes(emu: EmulatorThread) -> dict[str, Any]:
     """How environments ran, from the emulator's own /health description (taken while a
     measured function is running, so it describes that function, not the default)."""
     described = emu.describe()
-    return {"sandbox": described.get("sandbox", "unknown"),
+    limited = described.get("cgroups", "off") not in ("off", "mixed")
+    try:  # the init phase's burst CPU, where the emulator gives one (local/cgroups.py)
+        from modelambda.local import cgroups
+
+        burst: float | None = float(cgroups.INIT_BURST_VCPUS) if limited else None
+    except (ImportError, AttributeError):
+        burst = None
+    return {"sandbox": described.get("sandbox", "unknown"), "init_burst_vcpus": burst,
             "cgroups": described.get("cgroups", "off (this emulator has no control groups)"),
             "cgroups_detail": described.get("cgroups_detail", ""),
-            "cpu_per_memory": described.get("cgroups", "off") not in ("off", "mixed")}
+            "cpu_per_memory": limited}
 
 
 def write_bench(doc: dict[str, Any], out: Path) -> Path:
