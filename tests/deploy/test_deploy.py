@@ -533,6 +533,7 @@ def minilm_service(minilm_dir: Path, tmp_path_factory: pytest.TempPathFactory) -
     return target
 
 
+@pytest.mark.extended
 @pytest.mark.slow
 @pytest.mark.parametrize("strategy", ["layer", "s3"])
 def test_minilm_deploys_and_says_no_changes(

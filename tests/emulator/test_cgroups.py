@@ -246,6 +246,7 @@ def _pair(emu: Emu, name: str, rounds: int, threads: int = 1) -> tuple[Sample, S
     return best[name], best["cpu-off"]
 
 
+@pytest.mark.extended
 @needs_v1
 @pytest.mark.slow
 def test_cpu_follows_memory_size_up_to_the_machines_cores(
@@ -434,6 +435,7 @@ def handler(event, context):
                in line for line in emu.lines)
 
 
+@pytest.mark.extended
 @needs_v1
 @pytest.mark.slow
 def test_no_group_is_left_after_100_cold_starts(
