@@ -45,6 +45,7 @@ def _ratios(service: Path) -> dict[str, float]:
     return ratios
 
 
+@pytest.mark.extended
 @pytest.mark.slow
 @pytest.mark.parametrize("example", ["iris", "minilm"])
 def test_estimate_within_1_5x_of_bench(example: str,
