@@ -108,3 +108,27 @@ def test_a_busy_port_is_refused_before_anything_is_built(tmp_path: Path) -> None
     assert done.returncode == 2, done.stderr
     assert f"cannot listen on 127.0.0.1:{port}" in done.stderr and "--port" in done.stderr
     assert not (service / ".modelambda").exists()  # refused before the build
+
+
+def test_a_memory_or_deploy_change_reuses_the_build_and_a_model_change_does_not(
+        tmp_path: Path) -> None:
+    service = tmp_path / "iris"
+    shutil.copytree(IRIS, service, ignore=shutil.ignore_patterns(".modelambda"))
+    spec_file = service / "modelambda.toml"
+    original = spec_file.read_text()
+    shipped = [Entry("model.onnx", service / "model.onnx")]
+
+    def print_of(text: str) -> str:
+        spec_file.write_text(text)
+        return reuse.fingerprint(load_spec(service), ["bundle"], shipped)
+
+    first = print_of(original)
+    # the function's configuration, not its files
+    assert print_of(original.replace("memory_mb = 512", "memory_mb = 1024")) == first
+    assert print_of(original.replace("timeout_s = 10", "timeout_s = 60")) == first
+    assert print_of(original + '\n[deploy]\nstack_name = "iris-prod"\n') == first
+    # what the artifact or its checks depend on
+    assert print_of(original.replace('name = "iris"', 'name = "iris2"')) != first
+    assert print_of(original.replace("[service]", "[service]\nephemeral_storage_mb = 1024")
+                    ) != first
+    assert print_of(original.replace('[build]\n', '[build]\noptimize_onnx = false\n')) != first

@@ -16,13 +16,23 @@ from modelambda.spec import ServiceSpec
 from modelambda.strategies.base import Strategy
 
 
+def build_inputs(spec: ServiceSpec) -> str:
+    """The parts of the spec a build's output depends on: the model, the hooks, the build
+    settings, and of [service] what the artifact or its checks read. Memory size, timeout,
+    concurrency, SnapStart and [deploy] change the function's configuration, not its files:
+    changing them reuses the build (a memory-size redeploy uploads nothing)."""
+    service = spec.service
+    return repr((service.name, service.runtime, service.architecture,
+                 service.ephemeral_storage_mb, spec.model, spec.pipeline, spec.build))
+
+
 def fingerprint(spec: ServiceSpec, settings: Iterable[str], shipped: Iterable[Entry]) -> str:
-    """A hash over what a build's output depends on: the spec and the strategy's settings,
-    every file that ships (name, size, mtime), and modelambda's own code, which decides
-    the layout and the checks (a changed ``limits.py`` rebuilds)."""
+    """A hash over what a build's output depends on: ``build_inputs``, the strategy's
+    settings, every file that ships (name, size, mtime), and modelambda's own code, which
+    decides the layout and the checks (a changed ``limits.py`` rebuilds)."""
     package = Path(modelambda.__file__).parent
     own = [Entry(p.relative_to(package).as_posix(), p) for p in sorted(package.rglob("*.py"))]
-    parts = [modelambda.__version__, *settings, spec.file.read_text(encoding="utf-8")]
+    parts = [modelambda.__version__, *settings, build_inputs(spec)]
     for entry in (*own, *shipped):
         info = entry.source.stat()
         parts.append(f"{entry.name}\0{info.st_size}\0{info.st_mtime_ns}")
