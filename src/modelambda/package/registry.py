@@ -416,6 +416,7 @@ class Registry:
             with urllib.request.urlopen(request, timeout=self.timeout) as answer:
                 data = json.loads(answer.read())
         except urllib.error.HTTPError as e:
+            e.close()  # the error holds the answer's open connection
             who = "the credentials were refused" if self.auth else "it needs credentials"
             raise RegistryError(
                 f"registry {self.label}: {op} failed: token service {parts.netloc} answered "
