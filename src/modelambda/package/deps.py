@@ -9,6 +9,7 @@ function without .pyc files compiles its imports again on every cold start.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -112,6 +113,19 @@ def install(requirements: list[str], python_version: str, architecture: str, *,
     final = cache_root() / f"{kind}-py{python_version}-{architecture}-{key}"
     if (final / ".complete").is_file():
         return final
+    final.parent.mkdir(parents=True, exist_ok=True)
+    # one installer per cache entry at a time (two builds at once, or a build beside `up`):
+    # the second waits, then finds the entry complete instead of replacing it under the first
+    with open(final.with_name(final.name + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if (final / ".complete").is_file():
+            return final
+        return _install(requirements, python_version, architecture, final, subdir, python,
+                        progress)
+
+
+def _install(requirements: list[str], python_version: str, architecture: str, final: Path,
+             subdir: str, python: str | None, progress: bool) -> Path:
     staging = final.with_name(final.name + f".tmp-{os.getpid()}")
     shutil.rmtree(staging, ignore_errors=True)
     target = staging / subdir if subdir else staging
