@@ -31,6 +31,9 @@ EPHEMERAL_MB_MAX: Final = 10240
 # The error text quotes 6291456 bytes.
 SYNC_PAYLOAD_BYTES: Final = 6291456
 ASYNC_PAYLOAD_BYTES: Final = 1 * MB
+# A synchronous response may be 100 bytes more (aws-lambda-runtime-interface-emulator, rapi);
+# past it the invocation fails with Function.ResponseSizeTooLarge.
+SYNC_RESPONSE_BYTES: Final = 6291456 + 100
 
 # Deployment packages.
 ZIP_DIRECT_UPLOAD_BYTES: Final = 50 * MB  # bigger zips go through S3
@@ -43,6 +46,15 @@ ENV_VARS_BYTES_MAX: Final = 4 * 1024
 
 # Init phase: 10 s on demand; past it, init is retried inside the first invoke.
 INIT_PHASE_S: Final = 10.0
+# With SnapStart (and provisioned concurrency) the init limit is the longer of 130 s and the
+# function's timeout (docs: runtimes-context).
+SNAPSTART_INIT_S: Final = 130.0
+
+# Asynchronous (Event) invocations: retried 0 to 2 times (default 2) on a function error;
+# an event older than 60 s to 6 hours (default 6 hours) is dropped (EventInvokeConfig).
+EVENT_RETRIES_MAX: Final = 2
+EVENT_AGE_S_MIN: Final = 60
+EVENT_AGE_S_MAX: Final = 21600
 
 # Concurrency: the default account quota per region.
 DEFAULT_CONCURRENCY: Final = 1000

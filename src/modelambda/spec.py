@@ -96,6 +96,9 @@ class Service:
     snapstart: bool = False
     tracing: bool = False  # X-Ray active tracing
     log_format: str = "Text"  # or "JSON" (Lambda's LoggingConfig)
+    # [service.events]: asynchronous (Event) invocations (Lambda's EventInvokeConfig)
+    event_retries: int = limits.EVENT_RETRIES_MAX  # MaximumRetryAttempts, 0..2
+    event_max_age_s: int = limits.EVENT_AGE_S_MAX  # MaximumEventAgeInSeconds, 60..21600
 
 
 @dataclass(frozen=True)
@@ -240,9 +243,24 @@ def _service(data: Any, root: Path, problems: _Problems) -> Service:
         snapstart=t.boolean("snapstart", False),
         tracing=t.boolean("tracing", False),
         log_format=t.string("log_format", "Text", choices=LOG_FORMATS),
+        **_events(t),
     )
     t.finish()
     return service
+
+
+def _events(service: _Table) -> dict[str, Any]:
+    """``[service.events]``: retries and maximum age of asynchronous (Event) invocations."""
+    service.seen.add("events")
+    t = _Table("service.events", service.data.get("events", {}), service.problems)
+    values = {
+        "event_retries": t.integer("maximum_retry_attempts", limits.EVENT_RETRIES_MAX, 0,
+                                   limits.EVENT_RETRIES_MAX),
+        "event_max_age_s": t.integer("maximum_event_age_s", limits.EVENT_AGE_S_MAX,
+                                     limits.EVENT_AGE_S_MIN, limits.EVENT_AGE_S_MAX, " (s)"),
+    }
+    t.finish()
+    return values
 
 
 def _model(data: Any, root: Path, service_name: str, problems: _Problems) -> Model:

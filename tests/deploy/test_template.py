@@ -611,3 +611,16 @@ def test_command_help_has_examples(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         main(["template", "--help"])
     assert "examples:" in capsys.readouterr().out
+
+
+def test_event_retries_and_age_deploy_as_event_invoke_config(
+        service: Callable[..., ServiceSpec]) -> None:
+    spec = service("bundle", extra="[service.events]\nmaximum_retry_attempts = 0\n"
+                                   "maximum_event_age_s = 600\n")
+    cfn = assert_lint_clean(sam_template(spec, stand_in_build(spec)))
+    config = one(cfn, "AWS::Lambda::EventInvokeConfig")
+    assert (config["MaximumRetryAttempts"], config["MaximumEventAgeInSeconds"]) == (0, 600)
+    assert config["Qualifier"] == spec.deploy.alias
+    plain = service("bundle")  # Lambda's defaults: nothing to configure
+    assert of_type(cloudformation(sam_template(plain, stand_in_build(plain)), REGION),
+                   "AWS::Lambda::EventInvokeConfig") == {}

@@ -35,7 +35,8 @@ def handler(event, context):
 REPORT = re.compile(
     r"^REPORT RequestId: (?P<id>[0-9a-f-]{36})\tDuration: (?P<duration>\d+\.\d\d) ms\t"
     r"Billed Duration: (?P<billed>\d+) ms\tMemory Size: (?P<size>\d+) MB\t"
-    r"Max Memory Used: (?P<used>\d+) MB(\tInit Duration: (?P<init>\d+\.\d\d) ms)?$", re.M)
+    r"Max Memory Used: (?P<used>\d+) MB(\tInit Duration: (?P<init>\d+\.\d\d) ms)?"
+    r"(\tStatus: (?P<status>timeout|error)(\tError Type: (?P<error_type>\S+))?)?$", re.M)
 
 
 def invoke(emu: Emu, name: str, payload: Any = None, **kwargs: Any) -> dict[str, Any]:

@@ -272,3 +272,19 @@ def test_sagemaker_settings_are_checked(tmp_path: Path) -> None:
     assert "[strategy] serverless_memory_mb = 1500: one of 1024, 2048" in text
     assert "serverless inference needs both" in text
     assert 'needs protocol = "sagemaker"' in text
+
+
+def test_service_events_table(tmp_path: Path) -> None:
+    spec = load_spec(service(tmp_path, MINIMAL.replace(
+        'name = "svc"', 'name = "svc"\n[service.events]\nmaximum_retry_attempts = 0\n'
+                        'maximum_event_age_s = 120')))
+    assert (spec.service.event_retries, spec.service.event_max_age_s) == (0, 120)
+    assert load_spec(service(tmp_path, MINIMAL)).service.event_retries == 2
+    found = problems(tmp_path, MINIMAL.replace(
+        'name = "svc"', 'name = "svc"\n[service.events]\nmaximum_retry_attempts = 3\n'
+                        'maximum_event_age_s = 30\nmaximum_retries = 1'))
+    assert found == [
+        "[service.events] maximum_retry_attempts = 3: must be an integer from 0 to 2",
+        "[service.events] maximum_event_age_s = 30: must be an integer from 60 to 21600 (s)",
+        "[service.events] maximum_retries = 1: unknown key (did you mean "
+        "'maximum_retry_attempts'?); known keys: maximum_event_age_s, maximum_retry_attempts"]

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import modelambda
+from modelambda import limits
 from modelambda.package.artifacts import HANDLER
 
 if TYPE_CHECKING:
@@ -266,6 +267,11 @@ class TemplateBuilder:
             function["SnapStart"] = {"ApplyOn": "PublishedVersions"}
         if service.tracing:
             function["Tracing"] = "Active"
+        if (service.event_retries, service.event_max_age_s) != (
+                limits.EVENT_RETRIES_MAX, limits.EVENT_AGE_S_MAX):
+            function["EventInvokeConfig"] = {
+                "MaximumRetryAttempts": service.event_retries,
+                "MaximumEventAgeInSeconds": service.event_max_age_s}
         return function
 
     def tags(self) -> dict[str, str]:

@@ -15,6 +15,10 @@ no progress: once the runtime is back in ``/next`` and nothing came for ``FREEZE
 (a freeze or a thaw write costs ~0.1-0.2 ms here, so back-to-back invocations skip both),
 and thawed before the next event is handed over. Killing thaws first (a frozen v1 task cannot
 die). Without control groups the memory is polled (RSS) and nothing is frozen.
+
+Its Runtime API serves only its own processes (``_own_process``: another local process gets
+403), as Lambda's is reachable only from inside its environment. A REPORT line of a failed
+invocation says how it failed (``Status: error``/``timeout``, ``Error Type``), as Lambda's.
 """
 
 from __future__ import annotations
@@ -108,6 +112,11 @@ class Environment:
         self._current: Invocation | None = None
         self._delivered_at = 0.0
         self._cold_pending = True  # the next invocation reports Init Duration
+        # Lambda's "suppressed init": an init retried inside the first invocation (after the
+        # first attempt ran past the init limit) is that invocation's time, not Init Duration
+        self.init_in_invoke = False
+        self._retire_after = False  # the runtime will exit (e.g. after a 413): not reused
+        self._budget_s = settings.timeout_s  # the running invocation's time limit
         self._oom = False
         self._init_error: dict[str, Any] | None = None
         self._init_logs: list[str] = []
@@ -116,7 +125,10 @@ class Environment:
         self._fds: list[int] = []
         self._tasks: list[asyncio.Task[Any]] = []
         self._ready: asyncio.Future[None] | None = None
-        self.api = HttpServer(self._runtime_api, max_body=64 * MB)
+        self.api = HttpServer(self._runtime_api, max_body=64 * MB, admit=self._own_process,
+                              refused=HttpResponse(403, _json_bytes(_error(
+                                  "AccessDenied", "this Runtime API serves only its own "
+                                                  "execution environment"))))
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -340,13 +352,15 @@ class Environment:
         self.invocations += 1
         invocation.future = loop.create_future()
         self._current, self._current_logs = invocation, []
-        self._log(f"START RequestId: {invocation.request_id} Version: $LATEST")
+        self._log(f"START RequestId: {invocation.request_id} Version: {invocation.version}")
         self._wake()
         queued_at = time.monotonic()
         self._delivered_at = queued_at
+        suppressed_ms = self.init_ms if self._cold_pending and self.init_in_invoke else None
+        self._budget_s = self.settings.timeout_s - (suppressed_ms or 0.0) / 1000
         self._queue.put_nowait(invocation)
         try:
-            async with asyncio.timeout(self.settings.timeout_s):  # cheaper than wait_for
+            async with asyncio.timeout(max(self._budget_s, 0.001)):  # cheaper than wait_for
                 payload, error_type = await invocation.future
         except TimeoutError:
             self.kill()
@@ -357,7 +371,7 @@ class Environment:
             error_type = errortypes.TIMED_OUT
             self._log(f"{self._timestamp()} {invocation.request_id} Task timed out after "
                       f"{timeout} seconds")
-        duration = (time.monotonic() - self._delivered_at) * 1000
+        duration = (time.monotonic() - self._delivered_at) * 1000 + (suppressed_ms or 0.0)
         for fd in self._fds:
             self._drain(fd)  # what the function printed before answering belongs to it
         self.last_used = time.monotonic()
@@ -366,7 +380,8 @@ class Environment:
             request_id=invocation.request_id, payload=payload,
             function_error=error_type is not None, error_type=error_type,
             duration_ms=duration,
-            init_ms=self.init_ms if self._cold_pending and not self.restored else None,
+            init_ms=(self.init_ms if self._cold_pending and not self.restored
+                     and suppressed_ms is None else None),
             restore_ms=self.init_ms if self._cold_pending and self.restored else None,
             memory_mb=self.settings.memory_mb,
             max_memory_mb=max(1, round(self.peak_rss / MB)), environment=self.id)
@@ -375,6 +390,8 @@ class Environment:
         self._log(result.report_line())
         result.logs = self._current_logs
         self._current = None
+        if self._retire_after:  # its runtime is on its way out: never handed another event
+            self.kill()
         if self.state == BUSY:
             self.state = IDLE
             self._arm_freeze()
@@ -386,6 +403,29 @@ class Environment:
             current.future.set_result((payload, error_type))
 
     # --- the Runtime API --------------------------------------------------------------------
+
+    def _processes(self) -> list[int]:
+        """This environment's processes: its control group's, else its process tree."""
+        if self.cgroup is not None and not self.cgroup.removed:
+            return self.cgroup.pids()
+        return procfs.descendants(self.proc.pid) if self.proc is not None else []
+
+    async def _own_process(self, peer: tuple[str, int]) -> bool:
+        """Whether a connection comes from this environment's own processes: the server
+        asks the kernel which socket the peer's is (``procfs.tcp_socket_inode``) and checks
+        that one of them holds it, so no other local process (another function's
+        environment included) can take its events or post its results. Once per
+        connection (~1 ms, at the first /next): runtime clients keep theirs open."""
+        inode = procfs.tcp_socket_inode(peer, ("127.0.0.1", self.api.port))
+        if inode is None:
+            return False
+        for _ in range(100):  # the process may connect before its spawn has returned
+            if procfs.holds_socket(self._processes(), inode):
+                return True
+            if self.proc is not None or self.state == DEAD:
+                return False
+            await asyncio.sleep(0.01)
+        return False
 
     async def _runtime_api(self, request: HttpRequest) -> HttpResponse:
         path = request.path
@@ -414,7 +454,7 @@ class Environment:
         if invocation is None:  # the environment is being killed
             return HttpResponse(500, b'{"errorMessage":"environment shutting down"}')
         self._delivered_at = time.monotonic()
-        deadline_ms = int((time.time() + self.settings.timeout_s) * 1000)
+        deadline_ms = int((time.time() + self._budget_s) * 1000)
         headers = [
             ("Content-Type", "application/json"),  # awslambdaric hangs without it
             ("Lambda-Runtime-Aws-Request-Id", invocation.request_id),
@@ -437,13 +477,18 @@ class Environment:
             return HttpResponse(400, _json_bytes(_error(
                 "InvalidRequestID", f"unknown request id {request_id}")))
         if kind == "error":
-            self._finish(_json_bytes(self._parse_error(request, errortypes.UNKNOWN)), "Unhandled")
+            error = self._parse_error(request, errortypes.UNKNOWN)
+            self._finish(_json_bytes(error), str(error["errorType"]))
             return HttpResponse(202, b'{"status":"OK"}')
-        if len(request.body) > limits.SYNC_PAYLOAD_BYTES:
+        if len(request.body) > limits.SYNC_RESPONSE_BYTES:
+            # awslambdaric exits on the 413: this environment is not handed another event
+            # (it went back to idle and failed the next request with Runtime.ExitError)
+            self._retire_after = True
             self._finish(_json_bytes(_error(
                 errortypes.RESPONSE_SIZE_TOO_LARGE,
                 f"Response payload size ({len(request.body)} bytes) exceeded maximum allowed "
-                f"payload size ({limits.SYNC_PAYLOAD_BYTES} bytes).")), "Unhandled")
+                f"payload size ({limits.SYNC_RESPONSE_BYTES} bytes).")),
+                errortypes.RESPONSE_SIZE_TOO_LARGE)
             return HttpResponse(413, _json_bytes(_error(
                 "RequestEntityTooLarge", "response too large")))
         self._finish(request.body, None)
@@ -490,7 +535,7 @@ class Environment:
         if self._current is not None:  # in flight (kill() may have marked us dead already)
             request_id = self._current.request_id
             failure["errorMessage"] = f"RequestId: {request_id} Error: {failure['errorMessage']}"
-            self._finish(_json_bytes(failure), "Unhandled")
+            self._finish(_json_bytes(failure), failure["errorType"])
 
     def _check_oom(self, code: int) -> None:
         """Whether the kernel killed the process at the group's limit: the OOM counter, or

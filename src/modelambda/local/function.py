@@ -3,9 +3,13 @@
 Like Lambda: an invocation takes the most recently used idle environment (warm), or starts a
 new one (cold) while fewer than the concurrency limit are active, or is throttled (429).
 Environments idle for longer than ``idle_timeout_s`` are reaped. Asynchronous (Event)
-invocations are queued, retried twice on a function error, then written to the on-failure
-destination, a JSONL file; an environment that dies mid-invoke is a function error like any
-other, so its event is retried, not lost.
+invocations are queued, retried on a function error (``event_retries``: 0 to 2, Lambda's
+MaximumRetryAttempts, default 2), then written to the on-failure destination, a JSONL file;
+an event older than ``event_max_age_s`` (MaximumEventAgeInSeconds, 60 s to 6 hours) when its
+turn comes is written there too, with the condition "EventAgeExceeded". Lambda waits about a
+minute, then two, between attempts; here 1 s, then 2 s (``event_retry_delays_s``), so a
+failing event is done in seconds. An environment that dies mid-invoke is a function error
+like any other, so its event is retried, not lost.
 
 Each environment (and a SnapStart template) gets its own control group when the machine
 allows it (``cgroups.py``): which mode a function's environments run in is decided once, when
@@ -76,7 +80,7 @@ class Function:
     async def _snapshot(self) -> Template:
         template = Template(self.settings, self.sink, self.tmp_root, self.cgroup_mode)
         try:
-            await template.snapshot(self.settings.init_timeout_s)
+            await template.snapshot(self.settings.snapshot_init_timeout_s)
         except BaseException:
             await template.close()
             raise
@@ -154,21 +158,23 @@ class Function:
         if failure is not None or env is not None:
             return env, failure
         # Lambda: an init phase over 10 s is retried inside the invocation, under the
-        # function's timeout.
+        # function's timeout; that init is the invocation's time (its Duration, no Init
+        # Duration in its REPORT).
         self.sink(f"INIT_REPORT Init Duration: {self.settings.init_timeout_s * 1000:.2f} ms\t"
                   "Phase: init\tStatus: timeout")
         return await self._start(invocation, self.settings.timeout_s, {
             "errorType": errortypes.TIMED_OUT,
             "errorMessage": f"RequestId: {invocation.request_id} Error: Task timed out "
-                            f"after {self.settings.timeout_s:.2f} seconds"})
+                            f"after {self.settings.timeout_s:.2f} seconds"}, in_invoke=True)
 
     async def _start(self, invocation: Invocation, timeout: float,
-                     on_timeout: dict[str, Any] | None = None
+                     on_timeout: dict[str, Any] | None = None, in_invoke: bool = False
                      ) -> tuple[Environment | None, InvocationResult | None]:
         """One attempt: (env, None) when ready; (None, failure) when init failed, or ran out
         of time with ``on_timeout`` given; (None, None) when it ran out of time without.
         A failed environment is always retired, so its concurrency slot is free again."""
         env = self._new_environment()
+        env.init_in_invoke = in_invoke
         try:
             await env.start()
             await env.wait_ready(timeout)
@@ -273,7 +279,11 @@ class Function:
     async def _run_event(self, payload: bytes, request_id: str) -> None:
         attempts = 0
         result: InvocationResult | None = None
+        received = time.monotonic()
         while True:
+            if time.monotonic() - received > self.settings.event_max_age_s:
+                self._write_failure(payload, request_id, result, attempts, "EventAgeExceeded")
+                break
             try:
                 result = await self.invoke(Invocation(payload, request_id=request_id))
             except Throttled:

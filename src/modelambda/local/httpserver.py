@@ -52,6 +52,8 @@ class HttpResponse:
 
 
 Handler = Callable[[HttpRequest], Awaitable[HttpResponse]]
+# Whether a connection from this peer address (host, port) may be served; None: any.
+Admit = Callable[[tuple[str, int]], Awaitable[bool]]
 
 
 class BodyTooLarge(Exception):
@@ -109,8 +111,11 @@ class HttpServer:
     """Serve ``handler`` on ``host:port`` (0 = a free port, see ``.port`` after ``start``)."""
 
     def __init__(self, handler: Handler, host: str = "127.0.0.1", port: int = 0,
-                 max_body: int = 16 * 1024 * 1024, too_large: HttpResponse | None = None) -> None:
+                 max_body: int = 16 * 1024 * 1024, too_large: HttpResponse | None = None,
+                 admit: Admit | None = None, refused: HttpResponse | None = None) -> None:
         self.handler = handler
+        self.admit = admit
+        self.refused = refused or HttpResponse(403, b"forbidden")
         self.host = host
         self.port = port
         self.max_body = max_body
@@ -149,6 +154,10 @@ class HttpServer:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._connections.add(writer)
         try:
+            if self.admit is not None and not await self.admit(writer.get_extra_info("peername")):
+                writer.write(encode_response(self.refused, keep_alive=False))
+                await writer.drain()
+                return
             while await self._one_request(reader, writer):
                 pass
         except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError,

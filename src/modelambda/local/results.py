@@ -8,6 +8,8 @@ import time
 import uuid
 from dataclasses import dataclass, field
 
+from modelambda.local.errortypes import TIMED_OUT, UNKNOWN
+
 
 @dataclass
 class Invocation:
@@ -15,6 +17,7 @@ class Invocation:
     request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     client_context: str | None = None  # JSON text, as the Runtime API forwards it
     function_arn: str = ""
+    version: str = "$LATEST"  # the version that runs it ($LATEST or a published one)
     received: float = field(default_factory=time.monotonic)
     # set by the environment that runs it: resolves to (payload, error type or None)
     future: asyncio.Future[tuple[bytes, str | None]] | None = None
@@ -25,7 +28,7 @@ class InvocationResult:
     request_id: str
     payload: bytes
     function_error: bool = False  # X-Amz-Function-Error: Unhandled
-    error_type: str | None = None
+    error_type: str | None = None  # the failure's errorType (Sandbox.Timedout: a timeout)
     duration_ms: float = 0.0
     init_ms: float | None = None  # cold starts only
     restore_ms: float | None = None  # SnapStart restores only
@@ -47,6 +50,11 @@ class InvocationResult:
             line += f"\tInit Duration: {self.init_ms:.2f} ms"
         if self.restore_ms is not None:
             line += f"\tRestore Duration: {self.restore_ms:.2f} ms"
+        # a failed invocation's REPORT says how it failed, as Lambda's does
+        if self.error_type == TIMED_OUT:
+            line += "\tStatus: timeout"
+        elif self.function_error:
+            line += f"\tStatus: error\tError Type: {self.error_type or UNKNOWN}"
         return line
 
     def tail(self, limit: int = 4096) -> str:

@@ -36,9 +36,14 @@ class FunctionSettings:
     # Python client, for targets where awslambdaric has no wheel)
     runtime_client: str = "awslambdaric"
     init_timeout_s: float = limits.INIT_PHASE_S
-    # Asynchronous (Event) invocations: Lambda retries twice on a function error.
-    event_retries: int = 2
+    # SnapStart's init (and before-snapshot hooks): the longer of this and the timeout
+    snapstart_init_s: float = limits.SNAPSTART_INIT_S
+    # Asynchronous (Event) invocations: Lambda retries 0-2 times on a function error (its
+    # MaximumRetryAttempts, default 2), about 1 then 2 minutes apart: here 1 s then 2 s;
+    # an event older than MaximumEventAgeInSeconds (default 6 hours) is not run any more
+    event_retries: int = limits.EVENT_RETRIES_MAX
     event_retry_delays_s: tuple[float, ...] = (1.0, 2.0)
+    event_max_age_s: float = limits.EVENT_AGE_S_MAX
     on_failure: Path | None = None  # JSONL file: the on-failure destination
     region: str = REGION
     account: str = ACCOUNT
@@ -46,6 +51,12 @@ class FunctionSettings:
     @property
     def arn(self) -> str:
         return f"arn:aws:lambda:{self.region}:{self.account}:function:{self.name}"
+
+    @property
+    def snapshot_init_timeout_s(self) -> float:
+        """SnapStart's init limit: the longer of 130 s and the function's timeout (an
+        on-demand init has 10 s)."""
+        return max(self.snapstart_init_s, self.timeout_s)
 
     @property
     def python_version(self) -> str:

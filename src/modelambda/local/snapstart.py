@@ -19,8 +19,11 @@ group, so a restored environment counts the template's usage at the snapshot as 
 Max Memory Used is that plus its group's peak, and its group's limit is the memory size less
 that.
 
-Known difference from Lambda: the restored environments share the template's sandbox, so
-their ``/tmp`` is one tmpfs (on Lambda each restore gets its own copy of the snapshot's).
+Each restored environment gets its own ``/tmp``, a copy of the snapshot's (Lambda's snapshot
+holds the disk as well as the memory): in the sandbox, the child enters a user and mount
+namespace of its own and mounts a fresh tmpfs of the ephemeral size over ``/tmp``, filled
+with what the template's held; without bwrap, it gets a directory of its own as ``TMPDIR``.
+Where the kernel refuses a namespace, the child says so in its log and keeps the shared one.
 """
 
 from __future__ import annotations
@@ -145,10 +148,19 @@ class Template(Environment):
             data += chunk
         return data
 
+    def tmp_for(self, env_id: str) -> dict[str, Any]:
+        """How a restored environment gets its own /tmp (see snapstart_boot.own_tmp)."""
+        if sandbox_mode(self.settings.use_bwrap) == "bwrap":
+            return {"tmpfs_bytes": self.settings.ephemeral_mb * MB}
+        return {"dir": os.path.join(self.tmp_root, env_id),
+                "from": os.path.join(self.tmp_root, self.id)}
+
     async def fork(self, runtime_api: str, stdout: int, stderr: int,
-                   attach: Callable[[int], None] | None = None) -> int:
+                   attach: Callable[[int], None] | None = None,
+                   tmp: dict[str, Any] | None = None) -> int:
         """Restore one environment: returns its host PID. With ``attach``, the child waits
-        until ``attach(pid)`` has put it in its control group."""
+        until ``attach(pid)`` has put it in its control group; ``tmp`` says how it gets its
+        own /tmp (``tmp_for``)."""
         assert self._control is not None and self.proc is not None
         async with self._lock:
             fds = [stdout, stderr]
@@ -157,7 +169,7 @@ class Template(Environment):
                 fds.append(gate_r)
             try:
                 self._wake()  # thawed while it forks
-                message = json.dumps({"runtime_api": runtime_api}).encode()
+                message = json.dumps({"runtime_api": runtime_api, "tmp": tmp}).encode()
                 socket.send_fds(self._control, [message], fds)  # small: never blocks
                 if attach is not None:
                     os.close(gate_r)
@@ -204,5 +216,6 @@ class RestoredEnvironment(Environment):
     async def _launch(self, stdout: int, stderr: int, initialization: str
                       ) -> SpawnedProcess | PolledProcess:
         attach = self.cgroup.attach if self.cgroup is not None else None
-        pid = await self.template.fork(f"127.0.0.1:{self.api.port}", stdout, stderr, attach)
+        pid = await self.template.fork(f"127.0.0.1:{self.api.port}", stdout, stderr, attach,
+                                       self.template.tmp_for(self.id))
         return PolledProcess(pid)

@@ -11,14 +11,17 @@ returns from ``restore_next``, and awslambdaric runs the after-restore hooks and
 third fd (a pipe), the child first waits for one byte on it: the emulator sends it once the
 child is in its own control group (at EOF the child exits without running anything). A fork
 is made as faithful to a restore as it can be: ``random``'s state is the snapshot's, not
-re-seeded by the fork (as Python does in forked children).
+re-seeded by the fork (as Python does in forked children), and it gets its own ``/tmp``
+holding a copy of the snapshot's (``own_tmp``).
 """
 
 from __future__ import annotations
 
+import ctypes
 import importlib.util
 import json
 import os
+import shutil
 import signal
 import socket
 import sys
@@ -47,6 +50,57 @@ def _restore_random(state: Any) -> None:
     restored environment draws the same numbers until an after-restore hook re-seeds."""
     if state is not None:
         sys.modules["random"].setstate(state)
+
+
+CLONE_NEWNS = 0x00020000
+CLONE_NEWUSER = 0x10000000
+MS_REC = 0x4000
+MS_PRIVATE = 0x40000
+
+
+def _fail(what: str) -> OSError:
+    errno = ctypes.get_errno()
+    return OSError(errno, f"{what}: {os.strerror(errno)}")
+
+
+def own_tmp(tmp: dict[str, Any] | None) -> None:
+    """Give this restored environment a /tmp of its own, holding a copy of the snapshot's.
+
+    In the sandbox: a user namespace (this process maps to its own uid, so it needs no
+    privilege) with a mount namespace, in which a new tmpfs of the ephemeral size covers
+    /tmp. Without the sandbox: its own directory as TMPDIR. The sandbox's read-only mounts
+    stay locked read-only in the new namespaces."""
+    if not tmp:
+        return
+    if "dir" in tmp:
+        os.makedirs(tmp["dir"], exist_ok=True)
+        if os.path.isdir(tmp.get("from", "")):
+            shutil.copytree(tmp["from"], tmp["dir"], symlinks=True, dirs_exist_ok=True)
+        os.environ["TMPDIR"] = os.environ["MODELAMBDA_TMP_DIR"] = tmp["dir"]
+        tempfile: Any = sys.modules.get("tempfile")
+        if tempfile is not None:
+            tempfile.tempdir = None  # its cached choice was the snapshot's
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    uid, gid = os.geteuid(), os.getegid()
+    if libc.unshare(CLONE_NEWUSER | CLONE_NEWNS) != 0:
+        raise _fail("unshare")
+    with open("/proc/self/setgroups", "w") as handle:
+        handle.write("deny")
+    with open("/proc/self/uid_map", "w") as handle:
+        handle.write(f"{uid} {uid} 1")
+    with open("/proc/self/gid_map", "w") as handle:
+        handle.write(f"{gid} {gid} 1")
+    if libc.mount(None, b"/", None, MS_REC | MS_PRIVATE, None) != 0:
+        raise _fail("mount --make-rprivate /")
+    old = os.open("/tmp", os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        options = f"size={int(tmp['tmpfs_bytes'])},mode=1777".encode()
+        if libc.mount(b"tmpfs", b"/tmp", b"tmpfs", 0, options) != 0:
+            raise _fail("mount tmpfs /tmp")
+        shutil.copytree(f"/proc/self/fd/{old}", "/tmp", symlinks=True, dirs_exist_ok=True)
+    finally:
+        os.close(old)
 
 
 def main(argv: list[str]) -> None:
@@ -83,6 +137,11 @@ def main(argv: list[str]) -> None:
                 os.dup2(fds[1], 2)
                 for fd in fds:
                     os.close(fd)
+                try:
+                    own_tmp(request.get("tmp"))
+                except OSError as exc:
+                    print(f"modelambda: this restored environment shares /tmp with the "
+                          f"snapshot ({exc})", file=sys.stderr, flush=True)
                 os.environ["AWS_LAMBDA_RUNTIME_API"] = request["runtime_api"]
                 self.lambda_runtime_address = request["runtime_api"]
                 # A forked child cannot reuse awslambdaric's native client: it was bound to
