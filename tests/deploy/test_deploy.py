@@ -222,7 +222,7 @@ def test_dry_run_makes_no_call_that_changes_anything(
     assert deploy(directory, aws, "--dry-run") == 0
     out = capsys.readouterr().out
     assert recorded.changing() == [], recorded.changing()
-    assert "~ Function " in out and "already uploaded" in out and "(UPDATE)" in out
+    assert "~ Function " in out and "already uploaded" in out and "(UPDATE)" in out, out
     memory = aws.client("lambda").get_function(FunctionName="iris")["Configuration"]
     assert memory["MemorySize"] == 512
     # the credentials are never printed nor recorded
