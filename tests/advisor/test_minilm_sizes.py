@@ -4,7 +4,6 @@ are printed (pytest -s) for the record."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -17,14 +16,14 @@ from modelambda.advisor.recommend import advise
 from modelambda.advisor.traffic import Traffic
 from modelambda.spec import load_spec
 from tests.advisor.conftest import profile_for
-from tests.conftest import MINILM_EXAMPLE
 
 STRATEGIES = ("bundle", "layer", "image", "s3", "endpoint", "efs")
 
 
 @pytest.mark.slow
-def test_minilm_bundle_only_if_it_fits(copy_service: Callable[..., Path]) -> None:
-    spec = load_spec(copy_service(MINILM_EXAMPLE))
+def test_minilm_bundle_only_if_it_fits(plain_services: dict[str, Path]) -> None:
+    # the session's pristine MiniLM: its builds are shared with the other every-strategy tests
+    spec = load_spec(plain_services["minilm"])
     sizes = size_report.from_builds(spec, STRATEGIES)
     bundle = sizes["bundle"].check("function and layers, unzipped")
     assert bundle is not None
