@@ -43,7 +43,8 @@ def main() -> None:
                                        reserved_concurrency=2)
             function = emu.add_function(snap)
             start = time.perf_counter()
-            invoke_ms(emu.emulator.port, "snap", event)  # waits for the snapshot too
+            # SnapStart restores published versions: the alias (version 1), not $LATEST
+            invoke_ms(emu.emulator.port, "snap:live", event)  # waits for the snapshot too
             first_ms = (time.perf_counter() - start) * 1000
             cold, restored = [], []
             for i in range(args.runs):
@@ -53,7 +54,7 @@ def main() -> None:
                 emu.remove_function(fresh.name)
                 for env in list(function.environments):  # force the next one to restore
                     emu.call(function._retire(env))
-                restored.append(invoke_ms(emu.emulator.port, "snap", event))
+                restored.append(invoke_ms(emu.emulator.port, "snap:live", event))
             snapshot_ms = function.template.snapshot_ms if function.template else None
         finally:
             emu.stop(drain_s=1)

@@ -551,8 +551,8 @@ def handler(event, context):
     return open("/proc/self/cgroup").read()
 """, snapstart=True, reserved_concurrency=2, memory_mb=512))
     results: list[str] = []
-    threads = [threading.Thread(target=lambda: results.append(invoke(emu, "fn")["body"]))
-               for _ in range(2)]
+    threads = [threading.Thread(target=lambda: results.append(
+        invoke(emu, "fn", Qualifier="live")["body"])) for _ in range(2)]  # SnapStart: published
     for thread in threads:
         thread.start()
     for thread in threads:

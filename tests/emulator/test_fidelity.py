@@ -112,7 +112,7 @@ def test_snapstart_init_has_the_longer_of_130_s_and_the_timeout(
     assert FunctionSettings(**{**settings.__dict__, "timeout_s": 300}).snapshot_init_timeout_s \
         == 300
     emu.add(settings)
-    result = call(emu)
+    result = call(emu, Qualifier="live")  # SnapStart restores published versions
     assert result["body"] == "ok" and "FunctionError" not in result
     assert "Restore Duration" in report(result["log"])
 
@@ -133,7 +133,7 @@ def handler(event, context):
     import threading
 
     results: list[Any] = []
-    threads = [threading.Thread(target=lambda: results.append(call(emu)["body"]))
+    threads = [threading.Thread(target=lambda: results.append(call(emu, "fn:1")["body"]))
                for _ in range(2)]
     for thread in threads:
         thread.start()

@@ -127,7 +127,8 @@ def test_snapstart_and_the_python_client_run_from_an_installation_under_tmp(
         ready = [line for line in lines if "ready on" in line]
         assert ready, "".join(lines)
         url = ready[0].split("ready on ")[1].split()[0]
-        request = urllib.request.Request(f"{url}/2015-03-31/functions/iris/invocations",
+        # the alias: SnapStart restores published versions only
+        request = urllib.request.Request(f"{url}/2015-03-31/functions/iris:live/invocations",
                                          data=(IRIS / "request.json").read_bytes(),
                                          headers={"X-Amz-Log-Type": "Tail"})
         with urllib.request.urlopen(request, timeout=120) as response:

@@ -34,7 +34,9 @@ def handler(event, context):
 
 
 def call(emu: Emu, name: str = "fn", payload: bytes = b"{}") -> tuple[Any, str]:
-    response = emu.client.invoke(FunctionName=name, Payload=payload, LogType="Tail")
+    """Invoke the function's alias: SnapStart restores published versions only."""
+    response = emu.client.invoke(FunctionName=name, Qualifier="live", Payload=payload,
+                                 LogType="Tail")
     log = base64.b64decode(response["LogResult"]).decode()
     return json.loads(response["Payload"].read()), log
 

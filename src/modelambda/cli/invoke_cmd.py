@@ -2,7 +2,8 @@
 
 When a running emulator serves the function (``modelambda up``; the most recently started one
 if several do), or ``$MODELAMBDA_ENDPOINT`` names one, the call goes through its Invoke API,
-exactly as boto3 would make it. Otherwise, for a service directory, the handler runs in this
+exactly as boto3 would make it, to the function's alias (as ``--aws`` calls the deployed one)
+when the emulator says which it is. Otherwise, for a service directory, the handler runs in this
 process (a cold init, then the event): the same code that runs inside Lambda. With ``--aws``
 the deployed function's alias is called through boto3's Lambda client (``Invoke`` with the
 log tail). Either way the response payload goes to stdout as JSON and the REPORT line to
@@ -103,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
         spec = load_spec(args.target)
         emulator = None if args.local else find(spec.service.name)
         if emulator is not None:
-            return _remote(emulator["url"], spec.service.name, payload)
+            return _remote(emulator["url"], _qualified(emulator, spec.service.name), payload)
         return _in_process(spec, payload)
     name = str(args.target)
     if args.local:
@@ -117,7 +118,13 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError(f"no running emulator serves {name!r} ({serving})")
         raise UsageError(f"{args.target} is not a service directory and no emulator is running: "
                          "start one with 'modelambda up DIR' (or set MODELAMBDA_ENDPOINT)")
-    return _remote(emulator["url"], name, payload)
+    return _remote(emulator["url"], _qualified(emulator, name), payload)
+
+
+def _qualified(emulator: dict[str, Any], name: str) -> str:
+    """``name:alias`` when the emulator's record names the function's alias (``up`` does)."""
+    alias = (emulator.get("aliases") or {}).get(name)
+    return f"{name}:{alias}" if isinstance(alias, str) and alias else name
 
 
 def _remote(url: str, name: str, payload: Any) -> int:

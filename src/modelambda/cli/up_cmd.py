@@ -19,12 +19,16 @@ EPILOG = """examples:
 
 then, from another terminal:
   curl -s http://127.0.0.1:9000/fn/iris/ -d @examples/iris/request.json
-  modelambda invoke iris --data @examples/iris/request.json
+  modelambda invoke iris --data @examples/iris/request.json   # the alias, as deployed
   python -c "import boto3; print(boto3.client('lambda', endpoint_url='http://127.0.0.1:9000',
       region_name='us-east-1', aws_access_key_id='local', aws_secret_access_key='local')
-      .invoke(FunctionName='iris', Payload=open('examples/iris/request.json', 'rb').read())
+      .invoke(FunctionName='iris:live', Payload=open('examples/iris/request.json', 'rb').read())
       ['Payload'].read())"
   (the emulator accepts any credentials; boto3 only needs some to sign with)
+
+each function runs as $LATEST, as version 1 and as its alias ([deploy] alias, default live,
+pointing at 1), as Lambda does after a deploy: 'iris' alone is $LATEST (no SnapStart there);
+'iris:live', 'iris:1', Qualifier= and ARNs name the others; the Function URL is the alias's.
 """
 
 
@@ -125,20 +129,26 @@ async def _serve(args: argparse.Namespace, functions: list[Any], services: Any) 
         emulator.add_function(settings, [spec.model.name])
         pad = " " * len(settings.name)
         print(f"{settings.name}: strategy {spec.strategy.kind}\n"
-              f"{pad}  Invoke API {emulator.url} (FunctionName={settings.name})\n"
+              f"{pad}  Invoke API {emulator.url} (FunctionName={settings.name}:"
+              f"{settings.alias} -> version 1; {settings.name} = $LATEST)\n"
               f"{pad}  Function URL {emulator.url}/fn/{settings.name}/\n"
               f"{pad}  v2 protocol {emulator.url}/v2/models/{spec.model.name}/infer", flush=True)
     print(emulator.isolation_line(), flush=True)
-    state.register(emulator.url, [s.name for s, _ in functions],
-                   {"s3_url": services.s3_url} if services.s3_url else None)
+    extras: dict[str, Any] = {"aliases": {s.name: s.alias for s, _ in functions}}
+    if services.s3_url:
+        extras["s3_url"] = services.s3_url
+    state.register(emulator.url, [s.name for s, _ in functions], extras)
     try:
         if not args.no_warmup:
             for settings, spec in functions:
                 request = spec.root / "request.json"
                 if request.is_file():
                     start = time.perf_counter()
-                    result = await emulator.functions[settings.name].invoke(
-                        Invocation(request.read_bytes()))
+                    function = emulator.functions[settings.name]
+                    # what callers use: the alias (its Function URL too)
+                    result = await function.invoke(Invocation(
+                        request.read_bytes(), version=function.aliases[settings.alias],
+                        function_arn=f"{settings.arn}:{settings.alias}"))
                     ms = (time.perf_counter() - start) * 1000
                     status = "ERROR " if result.function_error else ""
                     print(f"{settings.name} answered {request} ({ms:.0f} ms, cold): {status}"

@@ -42,7 +42,7 @@ from modelambda.local.httpserver import HttpRequest, HttpResponse, HttpServer
 from modelambda.local.processes import PolledProcess, SpawnedProcess
 from modelambda.local.results import Invocation, InvocationResult
 from modelambda.local.sandbox import SandboxSpec, build_command, held_command
-from modelambda.local.settings import FunctionSettings
+from modelambda.local.settings import LATEST, FunctionSettings
 
 MB = 1024 * 1024
 API = "/2018-06-01/runtime"
@@ -85,8 +85,9 @@ def _json_bytes(value: Any) -> bytes:
 
 class Environment:
     def __init__(self, settings: FunctionSettings, index: int, sink: Callable[[str], None],
-                 tmp_root: str, cgroup_mode: str | None = None) -> None:
+                 tmp_root: str, cgroup_mode: str | None = None, version: str = LATEST) -> None:
         self.settings = settings
+        self.version = version  # of the function: $LATEST or a published one
         # "v1", "v2" or "off" (None: as the function's setting and the machine allow)
         self.cgroup_mode = cgroup_mode or cgroups.mode_for(settings.cgroups)
         self.cgroup: cgroups.Group | None = None
@@ -255,7 +256,8 @@ class Environment:
             ephemeral_mb=s.ephemeral_mb,
             mounts={path: os.path.abspath(host) for path, host in s.mounts.items()},
             runtime_client=s.runtime_client,
-            env={**s.lambda_environment(f"127.0.0.1:{self.api.port}", initialization),
+            env={**s.lambda_environment(f"127.0.0.1:{self.api.port}", initialization,
+                                        self.version),
                  **(extra_env or {})},
         )
         return spec
@@ -352,7 +354,7 @@ class Environment:
         self.invocations += 1
         invocation.future = loop.create_future()
         self._current, self._current_logs = invocation, []
-        self._log(f"START RequestId: {invocation.request_id} Version: {invocation.version}")
+        self._log(f"START RequestId: {invocation.request_id} Version: {self.version}")
         self._wake()
         queued_at = time.monotonic()
         self._delivered_at = queued_at
@@ -384,7 +386,8 @@ class Environment:
                      and suppressed_ms is None else None),
             restore_ms=self.init_ms if self._cold_pending and self.restored else None,
             memory_mb=self.settings.memory_mb,
-            max_memory_mb=max(1, round(self.peak_rss / MB)), environment=self.id)
+            max_memory_mb=max(1, round(self.peak_rss / MB)), environment=self.id,
+            version=self.version)
         self._cold_pending = False
         self._log(f"END RequestId: {invocation.request_id}")
         self._log(result.report_line())
@@ -642,7 +645,8 @@ class Environment:
 
     def describe(self) -> dict[str, Any]:
         self._update_peak()
-        return {"id": self.id, "state": self.state, "invocations": self.invocations,
+        return {"id": self.id, "version": self.version, "state": self.state,
+                "invocations": self.invocations,
                 "cold": self.invocations == 0, "rss_mb": round(self.rss / MB, 1),
                 "max_rss_mb": round(self.peak_rss / MB, 1),
                 "init_ms": None if self.init_ms is None else round(self.init_ms, 2),

@@ -2,9 +2,13 @@
 
 - the Lambda Invoke API (``POST /2015-03-31/functions/{name}/invocations``), so boto3's
   ``lambda`` client works unchanged against ``endpoint_url``: RequestResponse, Event, DryRun,
-  Tail logs, qualifiers, and the service's documented errors;
-- a Function URL per function at ``/fn/{name}/...``: any HTTP request becomes a payload 2.0
-  event, and the function's answer an HTTP response by Function URL rules;
+  Tail logs, and the service's documented errors; the function named as Lambda takes it
+  (``name``, ``name:qualifier``, a full ARN or a partial one, ``123456789012:function:name``,
+  each with an optional qualifier, or ``?Qualifier=``), the qualifier a version (``$LATEST``,
+  ``1``) or an alias, and ``X-Amz-Executed-Version`` the version that ran;
+- a Function URL per function at ``/fn/{name}/...``, on the function's alias (as ``deploy``
+  creates it): any HTTP request becomes a payload 2.0 event, and the function's answer an
+  HTTP response by Function URL rules;
 - the v2 inference protocol paths (``/v2/models/{name}/...``), routed to the function that
   serves that model, through the same Function URL conversion;
 - ``GET /health``: each function's environments, and how they are isolated (``sandbox``:
@@ -71,28 +75,39 @@ class Front:
 
     # --- Invoke API ---------------------------------------------------------------------
 
-    def _resolve(self, raw: str, qualifier: str | None) -> tuple[Function | None, str]:
-        """Name, name:qualifier or ARN -> the function (or None) and the ARN to report."""
-        if raw.startswith("arn:"):
-            parts = raw.split(":")
-            name = parts[6] if len(parts) > 6 and parts[5] == "function" else raw
-            qualifier = qualifier or (parts[7] if len(parts) > 7 else None)
-        else:
-            name, _, own = raw.partition(":")
-            qualifier = qualifier or own or None
+    def _resolve(self, raw: str, qualifier: str | None
+                  ) -> tuple[Function | None, str | None, str]:
+        """The function name as Lambda takes it -> (the function or None, the version it
+        names or None, the ARN as invoked: with the qualifier when one was given).
+
+        ``name``, ``name:qualifier``, ``arn:aws:lambda:region:account:function:name[:q]`` and
+        the partial ``account:function:name[:q]``; a ``Qualifier`` parameter must agree with
+        a qualifier in the name (else ValueError, Lambda's InvalidParameterValueException)."""
+        parts = raw.split(":")
+        if parts[0] == "arn" and len(parts) in (7, 8) and parts[5] == "function":
+            parts = parts[6:]
+        elif len(parts) in (3, 4) and parts[1] == "function":
+            parts = parts[2:]
+        name, own = parts[0], ":".join(parts[1:]) or None
+        if own and qualifier and own != qualifier:
+            raise ValueError("The derived qualifier from the function name does not match "
+                             "the specified qualifier.")
+        qualifier = own or qualifier or None
         function = self.emulator.functions.get(name)
         arn = (function.settings.arn if function else
                f"arn:aws:lambda:us-east-1:000000000000:function:{name}")
         if qualifier:
             arn += f":{qualifier}"
-            if qualifier != "$LATEST":  # only $LATEST exists locally
-                return None, arn
-        return function, arn
+        version = function.version_for(qualifier) if function else None
+        return (function if version else None), version, arn
 
     async def invoke_api(self, raw_name: str, request: HttpRequest) -> HttpResponse:
         request_id = str(uuid.uuid4())
-        function, arn = self._resolve(raw_name, request.query.get("Qualifier"))
-        if function is None:
+        try:
+            function, version, arn = self._resolve(raw_name, request.query.get("Qualifier"))
+        except ValueError as exc:
+            return service_error(400, "InvalidParameterValueException", str(exc), request_id)
+        if function is None or version is None:
             return service_error(404, "ResourceNotFoundException", f"Function not found: {arn}",
                                  request_id)
         kind = request.headers.get("x-amz-invocation-type", "RequestResponse")
@@ -102,16 +117,11 @@ class Front:
         except (ValueError, RecursionError) as exc:
             return service_error(400, "InvalidRequestContentException",
                                  f"Could not parse request body into json: {exc}", request_id)
-        client_context = None
-        if "x-amz-client-context" in request.headers:
-            try:
-                client_context = base64.b64decode(request.headers["x-amz-client-context"],
-                                                  validate=True).decode()
-                json.loads(client_context)
-            except (binascii.Error, UnicodeDecodeError, ValueError):
-                return service_error(400, "InvalidRequestContentException",
-                                     "X-Amz-Client-Context must be base64-encoded JSON",
-                                     request_id)
+        try:
+            client_context = _client_context(request)
+        except ValueError:
+            return service_error(400, "InvalidRequestContentException",
+                                 "X-Amz-Client-Context must be base64-encoded JSON", request_id)
         if kind == "DryRun":
             return HttpResponse(204, b"", [("x-amzn-RequestId", request_id)])
         if kind == "Event":
@@ -119,18 +129,20 @@ class Front:
                 return service_error(413, "RequestEntityTooLargeException",
                                      f"Request must be smaller than {limits.ASYNC_PAYLOAD_BYTES}"
                                      " bytes for the InvokeAsync operation", request_id)
-            function.submit_event(payload, request_id)
+            function.submit_event(payload, request_id, version, arn)
             return HttpResponse(202, b"", [("x-amzn-RequestId", request_id)])
         if kind != "RequestResponse":
             return service_error(400, "InvalidParameterValueException",
                                  f"Unsupported invocation type {kind!r}", request_id)
-        invocation = Invocation(payload, request_id=request_id, client_context=client_context)
+        invocation = Invocation(payload, request_id=request_id, client_context=client_context,
+                                version=version, function_arn=arn)
         try:
             result = await function.invoke(invocation)
         except Throttled as exc:
             return service_error(429, "TooManyRequestsException", "Rate Exceeded.", request_id,
                                  Reason=exc.reason)
-        headers = [JSON, ("x-amzn-RequestId", request_id), ("X-Amz-Executed-Version", "$LATEST")]
+        headers = [JSON, ("x-amzn-RequestId", request_id),
+                   ("X-Amz-Executed-Version", result.version)]
         if result.function_error:
             headers.append(("X-Amz-Function-Error", "Unhandled"))
         if request.headers.get("x-amz-log-type") == "Tail":
@@ -151,7 +163,10 @@ class Front:
                            request: HttpRequest) -> HttpResponse:
         request_id = str(uuid.uuid4())
         event = url_event(function.settings.name, path, request, request_id)
-        invocation = Invocation(json.dumps(event).encode(), request_id=request_id)
+        alias = function.settings.alias  # the URL is on the alias, as deploy makes it
+        invocation = Invocation(json.dumps(event).encode(), request_id=request_id,
+                                version=function.aliases[alias],
+                                function_arn=f"{function.settings.arn}:{alias}")
         try:
             result = await function.invoke(invocation)
         except Throttled:
@@ -169,6 +184,18 @@ class Front:
             return HttpResponse(404, json.dumps({"error": f"model {parts[3]!r} not found"})
                                 .encode(), [JSON])
         return HttpResponse(404, b'{"error":"not found"}', [JSON])
+
+
+def _client_context(request: HttpRequest) -> str | None:
+    """The X-Amz-Client-Context header's JSON text; ValueError unless base64 of JSON."""
+    if "x-amz-client-context" not in request.headers:
+        return None
+    try:
+        text = base64.b64decode(request.headers["x-amz-client-context"], validate=True).decode()
+        json.loads(text)
+    except (binascii.Error, UnicodeDecodeError) as exc:
+        raise ValueError(str(exc)) from exc
+    return text
 
 
 def url_event(function_name: str, path: str, request: HttpRequest,

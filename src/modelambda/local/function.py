@@ -11,6 +11,12 @@ minute, then two, between attempts; here 1 s, then 2 s (``event_retry_delays_s``
 failing event is done in seconds. An environment that dies mid-invoke is a function error
 like any other, so its event is retried, not lost.
 
+Versions, as ``up`` publishes them: ``$LATEST``, version 1 (the same code and settings),
+and an alias (``settings.alias``, ``live`` unless ``[deploy] alias`` names another) that
+points at 1. Environments belong to one version and serve only it (they count together
+toward the concurrency limit); SnapStart applies to the published version only: ``$LATEST``
+of a SnapStart function initialises on demand, as on Lambda.
+
 Each environment (and a SnapStart template) gets its own control group when the machine
 allows it (``cgroups.py``): which mode a function's environments run in is decided once, when
 the function is added, and shown by ``describe`` (``/health``).
@@ -30,7 +36,7 @@ from modelambda.local.environment import BUSY, DEAD, IDLE, STARTING, Environment
 from modelambda.local.errorlog import log_exception
 from modelambda.local.results import Invocation, InvocationResult
 from modelambda.local.sandbox import sandbox_mode
-from modelambda.local.settings import FunctionSettings
+from modelambda.local.settings import LATEST, PUBLISHED, FunctionSettings
 from modelambda.local.snapstart import RestoredEnvironment, Template
 
 THROTTLE_RETRY_S = 0.5
@@ -70,6 +76,21 @@ class Function:
         self._closing: set[asyncio.Future[None]] = set()
         self.template: Template | None = None
         self._template_ready: asyncio.Task[Template] | None = None
+        self.versions = (LATEST, PUBLISHED)
+        self.aliases = {settings.alias: PUBLISHED}
+
+    def version_for(self, qualifier: str | None) -> str | None:
+        """The version a qualifier names: none (or $LATEST), a version, or an alias; None
+        when there is no such version or alias."""
+        if not qualifier:
+            return LATEST
+        if qualifier in self.versions:
+            return qualifier
+        return self.aliases.get(qualifier)
+
+    def _snapstarts(self, version: str) -> bool:
+        """SnapStart restores this version's environments (published versions only)."""
+        return self.settings.snapstart and version != LATEST
 
     def start(self) -> None:
         self._reaper = asyncio.create_task(self._reap_idle())
@@ -107,8 +128,9 @@ class Function:
         return sum(1 for env in self.environments
                    if env.state != DEAD and (env.reserved or env.state in (STARTING, BUSY)))
 
-    def _take_idle(self) -> Environment | None:
-        idle = [env for env in self.environments if env.state == IDLE and not env.reserved]
+    def _take_idle(self, version: str) -> Environment | None:
+        idle = [env for env in self.environments
+                if env.state == IDLE and not env.reserved and env.version == version]
         if not idle:
             return None
         env = max(idle, key=lambda e: e.last_used)  # most recently used: warmest caches
@@ -116,8 +138,10 @@ class Function:
         return env
 
     async def invoke(self, invocation: Invocation) -> InvocationResult:
-        invocation.function_arn = self.settings.arn
-        env = self._take_idle()
+        """Run one invocation on ``invocation.version`` ($LATEST unless the caller named a
+        version or an alias)."""
+        invocation.function_arn = invocation.function_arn or self.settings.arn
+        env = self._take_idle(invocation.version)
         cold = env is None
         if env is None:
             if self.active() >= self.limit:
@@ -138,10 +162,12 @@ class Function:
             result.logs = [*env.init_logs(), *result.logs]
         return result
 
-    def _new_environment(self, template: Template | None = None) -> Environment:
+    def _new_environment(self, template: Template | None = None,
+                         version: str = LATEST) -> Environment:
         self._created += 1
         env: Environment = (
-            Environment(self.settings, self._created, self.sink, self.tmp_root, self.cgroup_mode)
+            Environment(self.settings, self._created, self.sink, self.tmp_root, self.cgroup_mode,
+                        version)
             if template is None
             else RestoredEnvironment(template, self._created, self.sink, self.tmp_root))
         env.reserved = True
@@ -152,7 +178,7 @@ class Function:
                           ) -> tuple[Environment | None, InvocationResult | None]:
         """A new environment through its init phase: (ready environment, None), or
         (None, the invocation's failure) with the environment retired and its slot free."""
-        if self.settings.snapstart:
+        if self._snapstarts(invocation.version):
             return await self._restore(invocation)
         env, failure = await self._start(invocation, self.settings.init_timeout_s)
         if failure is not None or env is not None:
@@ -173,7 +199,7 @@ class Function:
         """One attempt: (env, None) when ready; (None, failure) when init failed, or ran out
         of time with ``on_timeout`` given; (None, None) when it ran out of time without.
         A failed environment is always retired, so its concurrency slot is free again."""
-        env = self._new_environment()
+        env = self._new_environment(version=invocation.version)
         env.init_in_invoke = in_invoke
         try:
             await env.start()
@@ -192,7 +218,8 @@ class Function:
 
     async def _restore(self, invocation: Invocation
                        ) -> tuple[Environment | None, InvocationResult | None]:
-        placeholder = self._new_environment()  # holds the concurrency slot while we wait
+        # holds the concurrency slot while we wait
+        placeholder = self._new_environment(version=invocation.version)
         try:
             template = await self._restore_source()
         except InitFailed as exc:
@@ -234,11 +261,12 @@ class Function:
             request_id=invocation.request_id, payload=json.dumps(body).encode(),
             function_error=True, error_type=error_type, duration_ms=0.0, init_ms=init_ms,
             memory_mb=self.settings.memory_mb,
-            max_memory_mb=max(1, round(env.peak_rss / (1024 * 1024))), environment=env.id)
+            max_memory_mb=max(1, round(env.peak_rss / (1024 * 1024))), environment=env.id,
+            version=env.version)
         lines = [*env.init_logs(),
                  f"INIT_REPORT Init Duration: {init_ms:.2f} ms\tPhase: init\tStatus: error\t"
                  f"Error Type: {error_type}",
-                 f"START RequestId: {invocation.request_id} Version: $LATEST",
+                 f"START RequestId: {invocation.request_id} Version: {env.version}",
                  f"END RequestId: {invocation.request_id}", result.report_line()]
         for line in lines[len(env.init_logs()):]:
             self.sink(f"[{env.id}] {line}")
@@ -270,22 +298,27 @@ class Function:
 
     # --- asynchronous (Event) invocations -----------------------------------------------
 
-    def submit_event(self, payload: bytes, request_id: str) -> None:
+    def submit_event(self, payload: bytes, request_id: str, version: str = LATEST,
+                     function_arn: str = "") -> None:
         self._pending_events[request_id] = payload
-        task = asyncio.create_task(self._run_event(payload, request_id))
+        task = asyncio.create_task(self._run_event(payload, request_id, version, function_arn))
         self._events.add(task)
         task.add_done_callback(self._events.discard)
 
-    async def _run_event(self, payload: bytes, request_id: str) -> None:
+    async def _run_event(self, payload: bytes, request_id: str, version: str = LATEST,
+                         function_arn: str = "") -> None:
         attempts = 0
         result: InvocationResult | None = None
         received = time.monotonic()
         while True:
             if time.monotonic() - received > self.settings.event_max_age_s:
-                self._write_failure(payload, request_id, result, attempts, "EventAgeExceeded")
+                self._write_failure(payload, request_id, result, attempts, "EventAgeExceeded",
+                                    version)
                 break
             try:
-                result = await self.invoke(Invocation(payload, request_id=request_id))
+                result = await self.invoke(Invocation(payload, request_id=request_id,
+                                                      version=version,
+                                                      function_arn=function_arn))
             except Throttled:
                 await asyncio.sleep(THROTTLE_RETRY_S)  # throttles are retried, not counted
                 continue
@@ -293,14 +326,15 @@ class Function:
             if not result.function_error:
                 break
             if attempts > self.settings.event_retries:
-                self._write_failure(payload, request_id, result, attempts, "RetriesExhausted")
+                self._write_failure(payload, request_id, result, attempts, "RetriesExhausted",
+                                    version)
                 break
             delays = self.settings.event_retry_delays_s
             await asyncio.sleep(delays[min(attempts - 1, len(delays) - 1)] if delays else 0)
         self._pending_events.pop(request_id, None)
 
     def _write_failure(self, payload: bytes, request_id: str, result: InvocationResult | None,
-                       attempts: int, condition: str) -> None:
+                       attempts: int, condition: str, version: str = LATEST) -> None:
         """Append Lambda's on-failure destination record to the JSONL file (durably)."""
         def parse(data: bytes) -> Any:
             try:
@@ -312,10 +346,10 @@ class Function:
             "version": "1.0",
             "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()),
             "requestContext": {"requestId": request_id,
-                               "functionArn": f"{self.settings.arn}:$LATEST",
+                               "functionArn": f"{self.settings.arn}:{version}",
                                "condition": condition, "approximateInvokeCount": attempts},
             "requestPayload": parse(payload),
-            "responseContext": {"statusCode": 200, "executedVersion": "$LATEST",
+            "responseContext": {"statusCode": 200, "executedVersion": version,
                                 "functionError": "Unhandled"} if result else {},
             "responsePayload": parse(result.payload) if result else None,
         }
@@ -339,6 +373,7 @@ class Function:
                      "sandbox": sandbox_mode(self.settings.use_bwrap),
                      "cgroups": self.cgroup_mode,
                      "timeout_s": self.settings.timeout_s, "concurrency_limit": self.limit,
+                     "versions": list(self.versions), "aliases": dict(self.aliases),
                      "active": self.active(), "queued_events": len(self._pending_events),
                      "environments": [env.describe() for env in self.environments]}
         if self.settings.snapstart:

@@ -36,6 +36,7 @@ class InvocationResult:
     max_memory_mb: int = 0
     logs: list[str] = field(default_factory=list)
     environment: str = ""
+    version: str = "$LATEST"  # X-Amz-Executed-Version
 
     @property
     def billed_ms(self) -> int:

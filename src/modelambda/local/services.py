@@ -74,7 +74,7 @@ def function_for(service: ServiceSpec | Path | str, services: LocalServices | No
         reserved_concurrency=spec.service.reserved_concurrency,
         environment=setup.environment, mounts=setup.mounts, snapstart=spec.service.snapstart,
         use_bwrap=use_bwrap, runtime_client=client,
-        event_retries=spec.service.event_retries,
+        alias=spec.deploy.alias, event_retries=spec.service.event_retries,
         event_max_age_s=spec.service.event_max_age_s,
         on_failure=(spec.root / ".modelambda" / "on-failure.jsonl").resolve(),
     )

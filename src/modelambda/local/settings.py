@@ -9,6 +9,8 @@ from modelambda import limits
 
 REGION = "us-east-1"
 ACCOUNT = "000000000000"
+LATEST = "$LATEST"
+PUBLISHED = "1"  # the version `up` publishes of each function (SnapStart snapshots it)
 
 
 @dataclass
@@ -47,6 +49,7 @@ class FunctionSettings:
     on_failure: Path | None = None  # JSONL file: the on-failure destination
     region: str = REGION
     account: str = ACCOUNT
+    alias: str = "live"  # points at the published version ([deploy] alias)
 
     @property
     def arn(self) -> str:
@@ -62,17 +65,18 @@ class FunctionSettings:
     def python_version(self) -> str:
         return self.runtime.removeprefix("python")
 
-    def lambda_environment(self, runtime_api: str, initialization: str) -> dict[str, str]:
+    def lambda_environment(self, runtime_api: str, initialization: str,
+                           version: str = LATEST) -> dict[str, str]:
         """The variables Lambda sets in every environment, then the function's own."""
         group = f"/aws/lambda/{self.name}"
         env = {
             "AWS_LAMBDA_RUNTIME_API": runtime_api,
             "AWS_LAMBDA_FUNCTION_NAME": self.name,
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(self.memory_mb),
-            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+            "AWS_LAMBDA_FUNCTION_VERSION": version,
             "AWS_LAMBDA_INITIALIZATION_TYPE": initialization,
             "AWS_LAMBDA_LOG_GROUP_NAME": group,
-            "AWS_LAMBDA_LOG_STREAM_NAME": "local/[$LATEST]modelambda",
+            "AWS_LAMBDA_LOG_STREAM_NAME": f"local/[{version}]modelambda",
             "AWS_REGION": self.region,
             "AWS_DEFAULT_REGION": self.region,
             "AWS_EXECUTION_ENV": f"AWS_Lambda_{self.runtime}",

@@ -41,7 +41,7 @@ from modelambda.local import cgroups, errortypes
 from modelambda.local.environment import MB, Environment, InitFailed
 from modelambda.local.processes import PolledProcess, SpawnedProcess
 from modelambda.local.sandbox import build_command, sandbox_mode
-from modelambda.local.settings import FunctionSettings
+from modelambda.local.settings import PUBLISHED, FunctionSettings
 
 SOCKET_DIR_IN_ENV = "/var/snapshot"
 # a restored environment's group never gets less than this, whatever the snapshot holds
@@ -66,11 +66,13 @@ def host_pid(namespace_pid: int, root_pid: int) -> int | None:
 
 
 class Template(Environment):
-    """The pre-initialised environment that restored environments are forked from."""
+    """The pre-initialised environment that restored environments are forked from: the
+    snapshot of a published version (Lambda has no SnapStart for $LATEST)."""
 
     def __init__(self, settings: FunctionSettings, sink: Callable[[str], None],
-                 tmp_root: str, cgroup_mode: str | None = None) -> None:
-        super().__init__(settings, 0, sink, tmp_root, cgroup_mode)
+                 tmp_root: str, cgroup_mode: str | None = None,
+                 version: str = PUBLISHED) -> None:
+        super().__init__(settings, 0, sink, tmp_root, cgroup_mode, version)
         self.id = f"{settings.name}-snapshot"
         self.socket_dir = tempfile.mkdtemp(prefix="snap-", dir=tmp_root or None)
         self.socket_path = os.path.join(self.socket_dir, "control.sock")
@@ -202,7 +204,8 @@ class RestoredEnvironment(Environment):
 
     def __init__(self, template: Template, index: int, sink: Callable[[str], None],
                  tmp_root: str) -> None:
-        super().__init__(template.settings, index, sink, tmp_root, template.cgroup_mode)
+        super().__init__(template.settings, index, sink, tmp_root, template.cgroup_mode,
+                         template.version)
         self.template = template
         self.restored = True
         self.baseline_bytes = template.snapshot_bytes
