@@ -64,8 +64,8 @@ def load_backend(spec: ServiceSpec, framework: str | None = None) -> Any:
     return backend
 
 
-def to_onnx(spec: ServiceSpec, target: Path) -> Converted:
-    """Convert the spec's model and save it as ``target``; the model file is not touched."""
+def check_convertible(spec: ServiceSpec) -> None:
+    """OptimizeError unless the spec's model can be converted to ONNX."""
     framework = spec.model.framework
     if framework == "onnx":
         raise OptimizeError(f"{spec.model.path} is already ONNX: nothing to convert (to "
@@ -73,6 +73,12 @@ def to_onnx(spec: ServiceSpec, target: Path) -> Converted:
     if framework not in CONVERTIBLE:
         raise OptimizeError(f"converting {framework} models to ONNX is not supported; "
                             f"--to onnx converts {', '.join(CONVERTIBLE)} models")
+
+
+def to_onnx(spec: ServiceSpec, target: Path) -> Converted:
+    """Convert the spec's model and save it as ``target``; the model file is not touched."""
+    check_convertible(spec)
+    framework = spec.model.framework
     try:
         import onnx
     except ImportError as exc:

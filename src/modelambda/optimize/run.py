@@ -127,19 +127,14 @@ def size_of(path: Path) -> int:
 
 def validate(spec: ServiceSpec, request: Request) -> None:
     """Everything that can be refused before any work."""
-    from modelambda.optimize.convert import CONVERTIBLE
+    from modelambda.optimize.convert import check_convertible
     from modelambda.optimize.quantize import ensure_onnx
 
     if request.to is None and request.quantize is None:
         raise OptimizeError("nothing to do: pass --to onnx, --quantize int8, or both")
     framework = spec.model.framework
     if request.to == "onnx":
-        if framework == "onnx":
-            raise OptimizeError(f"{spec.model.path} is already ONNX: nothing to convert (to "
-                                "quantise it, pass --quantize int8 without --to)")
-        if framework not in CONVERTIBLE:
-            raise OptimizeError(f"converting {framework} models to ONNX is not supported; "
-                                f"--to onnx converts {', '.join(CONVERTIBLE)} models")
+        check_convertible(spec)
     elif request.quantize == "int8":
         ensure_onnx(_model_file(spec), framework)
     if request.alias is not None and not request.publish:
