@@ -41,8 +41,19 @@ UNZIPPED_TOTAL_BYTES: Final = 262144000  # function + all layers, unzipped ("250
 LAYERS_MAX: Final = 5
 IMAGE_BYTES_MAX: Final = 10 * 1024 * MB  # 10 GB uncompressed
 
-# Environment variables: 4 KB in total.
+# Environment variables: 4 KB in total (keys and values). Lambda sets the reserved ones in
+# every environment and refuses them in a function's configuration (docs:
+# configuration-envvars, "Defined runtime environment variables").
 ENV_VARS_BYTES_MAX: Final = 4 * 1024
+ENV_VAR_NAME: Final = r"^[a-zA-Z][a-zA-Z0-9_]+$"
+RESERVED_ENV_VARS: Final = frozenset({
+    "_HANDLER", "_X_AMZN_TRACE_ID", "AWS_DEFAULT_REGION", "AWS_REGION", "AWS_EXECUTION_ENV",
+    "AWS_LAMBDA_FUNCTION_NAME", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+    "AWS_LAMBDA_FUNCTION_VERSION", "AWS_LAMBDA_INITIALIZATION_TYPE",
+    "AWS_LAMBDA_LOG_GROUP_NAME", "AWS_LAMBDA_LOG_STREAM_NAME", "AWS_ACCESS_KEY",
+    "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+    "AWS_LAMBDA_RUNTIME_API", "LAMBDA_TASK_ROOT", "LAMBDA_RUNTIME_DIR",
+})
 
 # Init phase: 10 s on demand; past it, init is retried inside the first invoke.
 INIT_PHASE_S: Final = 10.0

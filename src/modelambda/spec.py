@@ -96,6 +96,8 @@ class Service:
     snapstart: bool = False
     tracing: bool = False  # X-Ray active tracing
     log_format: str = "Text"  # or "JSON" (Lambda's LoggingConfig)
+    # [service.environment]: the function's own variables (Lambda's Environment)
+    environment: Mapping[str, str] = field(default_factory=dict)
     # [service.events]: asynchronous (Event) invocations (Lambda's EventInvokeConfig)
     event_retries: int = limits.EVENT_RETRIES_MAX  # MaximumRetryAttempts, 0..2
     event_max_age_s: int = limits.EVENT_AGE_S_MAX  # MaximumEventAgeInSeconds, 60..21600
@@ -243,10 +245,49 @@ def _service(data: Any, root: Path, problems: _Problems) -> Service:
         snapstart=t.boolean("snapstart", False),
         tracing=t.boolean("tracing", False),
         log_format=t.string("log_format", "Text", choices=LOG_FORMATS),
+        environment=_environment(t),
         **_events(t),
     )
     t.finish()
     return service
+
+
+_ENV_NAME = re.compile(limits.ENV_VAR_NAME)
+
+
+def _environment(service: _Table) -> dict[str, str]:
+    """``[service.environment]``: names and string values Lambda accepts, none of the names
+    Lambda (or modelambda's runtime) sets itself, 4 KB in all."""
+    service.seen.add("environment")
+    data = service.data.get("environment", {})
+    problems = service.problems
+    if not isinstance(data, dict):
+        problems.add("service", "environment", data, "must be a table of NAME = \"value\"")
+        return {}
+    variables: dict[str, str] = {}
+    for key, value in data.items():
+        if not _ENV_NAME.match(key):
+            problems.add("service.environment", key, value, "a variable name: a letter, then "
+                         "letters, digits and '_' (at least 2 characters)")
+        elif key in limits.RESERVED_ENV_VARS:
+            problems.add("service.environment", key, value,
+                         "reserved: Lambda sets it in every environment and refuses it in a "
+                         "function's configuration")
+        elif key.startswith("MODELAMBDA_"):
+            problems.add("service.environment", key, value,
+                         "reserved: modelambda's runtime reads MODELAMBDA_* as the build and "
+                         "the strategy set them")
+        elif not isinstance(value, str):
+            problems.add("service.environment", key, value,
+                         "a string (Lambda's variables are strings: quote it)")
+        else:
+            variables[key] = value
+    size = sum(len(k.encode()) + len(v.encode()) for k, v in variables.items())
+    if size > limits.ENV_VARS_BYTES_MAX:
+        problems.add("service", "environment", f"{len(variables)} variables, {size} bytes",
+                     f"Lambda takes at most {limits.ENV_VARS_BYTES_MAX} bytes of names and "
+                     "values in all")
+    return variables
 
 
 def _events(service: _Table) -> dict[str, Any]:

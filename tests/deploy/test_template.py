@@ -624,3 +624,11 @@ def test_event_retries_and_age_deploy_as_event_invoke_config(
     plain = service("bundle")  # Lambda's defaults: nothing to configure
     assert of_type(cloudformation(sam_template(plain, stand_in_build(plain)), REGION),
                    "AWS::Lambda::EventInvokeConfig") == {}
+
+
+def test_service_environment_goes_into_the_functions_environment(
+        service: Callable[..., ServiceSpec]) -> None:
+    spec = service("s3", extra='[service.environment]\nLOG_WHO = "me"\n')
+    cfn = assert_lint_clean(sam_template(spec, stand_in_build(spec)))
+    variables = one(cfn, "AWS::Lambda::Function")["Environment"]["Variables"]
+    assert variables == {"LOG_WHO": "me"}

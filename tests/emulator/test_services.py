@@ -29,6 +29,8 @@ ROWS = json.loads((IRIS / "request.json").read_text())
 def iris_service(tmp_path_factory: pytest.TempPathFactory) -> Path:
     target = tmp_path_factory.mktemp("svc") / "iris"
     shutil.copytree(IRIS, target, ignore=shutil.ignore_patterns(".modelambda"))
+    spec = target / "modelambda.toml"  # a variable of its own (the build does not change)
+    spec.write_text(spec.read_text() + '\n[service.environment]\nLOG_WHO = "me"\n')
     return target
 
 
@@ -54,6 +56,14 @@ def post(url: str, body: bytes, method: str = "POST") -> tuple[int, dict[str, st
             return response.status, dict(response.headers), response.read()
     except urllib.error.HTTPError as exc:
         return exc.code, dict(exc.headers), exc.read()
+
+
+def test_the_specs_variables_and_alias_reach_the_function(
+        iris_settings: FunctionSettings) -> None:
+    assert iris_settings.environment["LOG_WHO"] == "me"
+    assert iris_settings.alias == "live"
+    env = iris_settings.lambda_environment("127.0.0.1:1", "on-demand")
+    assert env["LOG_WHO"] == "me" and env["AWS_SESSION_TOKEN"]
 
 
 def test_boto3_and_function_url_give_the_in_process_predictions(iris_emu: Emu) -> None:
@@ -152,7 +162,9 @@ def test_up_serves_invoke_and_stops_cleanly(tmp_path: Path) -> None:
         assert done.returncode == 0, done.stderr
         assert [p["label"] for p in json.loads(done.stdout)["predictions"]] == [0, 2]
         assert done.stderr.startswith("REPORT RequestId:")
-        assert json.loads(urllib.request.urlopen(f"{url}/health").read())["functions"]
+        (function,) = json.loads(urllib.request.urlopen(f"{url}/health").read())["functions"]
+        # the warm-up and `invoke NAME` both went to the alias: one warm environment of 1
+        assert [e["version"] for e in function["environments"]] == ["1"]
         assert _processes_mentioning(str(iris_service))  # environments are running
     finally:
         up.send_signal(signal.SIGTERM)

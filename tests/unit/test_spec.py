@@ -288,3 +288,27 @@ def test_service_events_table(tmp_path: Path) -> None:
         "[service.events] maximum_event_age_s = 30: must be an integer from 60 to 21600 (s)",
         "[service.events] maximum_retries = 1: unknown key (did you mean "
         "'maximum_retry_attempts'?); known keys: maximum_event_age_s, maximum_retry_attempts"]
+
+
+def test_service_environment_variables(tmp_path: Path) -> None:
+    spec = load_spec(service(tmp_path, MINIMAL.replace(
+        'name = "svc"', 'name = "svc"\n[service.environment]\nLOG_WHO = "me"\nTZ = ":UTC"')))
+    assert spec.service.environment == {"LOG_WHO": "me", "TZ": ":UTC"}
+    found = problems(tmp_path, MINIMAL.replace('name = "svc"', (
+        'name = "svc"\n[service.environment]\nAWS_REGION = "eu-west-1"\n'
+        'AWS_SESSION_TOKEN = "x"\nMODELAMBDA_CONFIG = "/x"\n"1BAD" = "x"\nCOUNT = 3')))
+    assert found == [
+        "[service.environment] AWS_REGION = 'eu-west-1': reserved: Lambda sets it in every "
+        "environment and refuses it in a function's configuration",
+        "[service.environment] AWS_SESSION_TOKEN = 'x': reserved: Lambda sets it in every "
+        "environment and refuses it in a function's configuration",
+        "[service.environment] MODELAMBDA_CONFIG = '/x': reserved: modelambda's runtime reads "
+        "MODELAMBDA_* as the build and the strategy set them",
+        "[service.environment] 1BAD = 'x': a variable name: a letter, then letters, digits "
+        "and '_' (at least 2 characters)",
+        "[service.environment] COUNT = 3: a string (Lambda's variables are strings: quote it)"]
+    big = "\n".join(f'V{i} = "{"x" * 1000}"' for i in range(5))
+    (problem,) = problems(tmp_path, MINIMAL.replace(
+        'name = "svc"', f'name = "svc"\n[service.environment]\n{big}'))
+    assert problem == ("[service] environment = '5 variables, 5010 bytes': Lambda takes at "
+                       "most 4096 bytes of names and values in all")

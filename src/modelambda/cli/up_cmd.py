@@ -62,6 +62,11 @@ def register(sub: Any) -> None:
                         "cgroups are writable; MODELAMBDA_CGROUPS=off does the same)")
     p.add_argument("--no-warmup", action="store_true",
                    help="do not send each service's request.json once at start")
+    p.add_argument("--aws-credentials", action="store_true",
+                   help="give every environment your own AWS credentials (boto3's chain, "
+                        "read once at start) as its execution role's, so hooks reach real AWS "
+                        "services; default: local placeholders, which the embedded S3 takes"
+                        )
     p.set_defaults(run=run)
 
 
@@ -87,10 +92,14 @@ def _check_port(host: str, port: int) -> None:
 def run(args: argparse.Namespace) -> int:
     from modelambda.errors import UsageError
     from modelambda.local.resources import LocalServices
-    from modelambda.local.services import function_for
+    from modelambda.local.services import aws_chain_credentials, function_for
     from modelambda.spec import load_spec
 
     _check_port(args.host, args.port)
+    credentials = None
+    if args.aws_credentials:
+        credentials, source = aws_chain_credentials()
+        print(f"modelambda: environments get your AWS credentials ({source})", flush=True)
     # parsed once, checked for the chosen strategy before anything is built or started
     specs = [load_spec(directory).for_strategy(args.strategy) for directory in args.directories]
     names = [spec.service.name for spec in specs]
@@ -102,7 +111,8 @@ def run(args: argparse.Namespace) -> int:
         for spec in specs:
             settings, spec = function_for(spec, services, python=args.python,
                                           use_bwrap=False if args.no_sandbox else None,
-                                          log=lambda line: print(f"build: {line}", flush=True))
+                                          log=lambda line: print(f"build: {line}", flush=True),
+                                          credentials=credentials)
             functions.append((settings, spec))
         return asyncio.run(_serve(args, functions, services))
 

@@ -293,8 +293,9 @@ class TemplateBuilder:
                                "Action": ["xray:PutTelemetryRecords", "xray:PutTraceSegments"],
                                "Resource": "*"})
         function = dict(self.function)
-        if self.environment:
-            function["Environment"] = {"Variables": dict(sorted(self.environment.items()))}
+        variables = {**self.spec.service.environment, **self.environment}  # the strategy's win
+        if variables:
+            function["Environment"] = {"Variables": dict(sorted(variables.items()))}
         function["Tags"] = self.tags()
         function["PropagateTags"] = True
         return {

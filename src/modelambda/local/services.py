@@ -48,7 +48,8 @@ def unpack_for_run(result: BuildResult) -> tuple[Path, Path | None]:
 
 def function_for(service: ServiceSpec | Path | str, services: LocalServices | None = None, *,
                  strategy: str | None = None, python: str | None = None,
-                 use_bwrap: bool | None = None, log: Callable[[str], None] | None = None
+                 use_bwrap: bool | None = None, log: Callable[[str], None] | None = None,
+                 credentials: dict[str, str] | None = None
                  ) -> tuple[FunctionSettings, ServiceSpec]:
     """Build a service for a strategy (default: its spec's), start what the strategy needs
     (``services``: the S3 of its model store, the endpoint host) and describe the function.
@@ -56,7 +57,8 @@ def function_for(service: ServiceSpec | Path | str, services: LocalServices | No
     ``python`` overrides the interpreter found for the spec's runtime; only an explicit user
     choice should pass it (running 3.12 code on another version hides real failures). Without
     ``services`` a strategy that needs one starts it in a ``LocalServices`` that the caller
-    can no longer stop: tests and ``up`` pass their own."""
+    can no longer stop: tests and ``up`` pass their own. ``credentials``: the execution
+    role's, for every environment (``aws_chain_credentials``; default: local placeholders)."""
     spec = service if isinstance(service, ServiceSpec) else load_spec(service)
     spec = spec.for_strategy(strategy)
     interpreter = given_python(python) if python else find_python(spec.service.runtime)
@@ -72,10 +74,37 @@ def function_for(service: ServiceSpec | Path | str, services: LocalServices | No
         memory_mb=spec.service.memory_mb, timeout_s=spec.service.timeout_s,
         ephemeral_mb=spec.service.ephemeral_storage_mb,
         reserved_concurrency=spec.service.reserved_concurrency,
-        environment=setup.environment, mounts=setup.mounts, snapstart=spec.service.snapstart,
+        # the spec's variables, then the strategy's (which the spec cannot replace)
+        environment={**spec.service.environment, **setup.environment}, mounts=setup.mounts,
+        snapstart=spec.service.snapstart, credentials=credentials,
         use_bwrap=use_bwrap, runtime_client=client,
         alias=spec.deploy.alias, event_retries=spec.service.event_retries,
         event_max_age_s=spec.service.event_max_age_s,
         on_failure=(spec.root / ".modelambda" / "on-failure.jsonl").resolve(),
     )
     return settings, spec
+
+
+def aws_chain_credentials() -> tuple[dict[str, str], str]:
+    """The developer's own AWS credentials (boto3's chain: environment, profile, SSO, ...),
+    frozen now, as the variables a function gets, and where they came from (never the
+    values). UsageError when the chain has none."""
+    import boto3
+
+    from modelambda.errors import UsageError
+
+    session = boto3.Session()
+    found = session.get_credentials()
+    if found is None:
+        raise UsageError("--aws-credentials: no AWS credentials found (environment, "
+                         "~/.aws/credentials, a profile or SSO): configure some, or leave "
+                         "the flag out for the local placeholders")
+    frozen = found.get_frozen_credentials()
+    variables = {"AWS_ACCESS_KEY_ID": frozen.access_key,
+                 "AWS_SECRET_ACCESS_KEY": frozen.secret_key}
+    if frozen.token:
+        variables["AWS_SESSION_TOKEN"] = frozen.token
+    if session.region_name:
+        variables["AWS_REGION"] = session.region_name
+    return variables, f"{getattr(found, 'method', 'aws chain')}" + (
+        f", profile {session.profile_name}" if session.profile_name != "default" else "")

@@ -6,11 +6,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from modelambda import limits
+from modelambda.local.s3server import CREDENTIALS as S3_CREDENTIALS
 
 REGION = "us-east-1"
 ACCOUNT = "000000000000"
 LATEST = "$LATEST"
 PUBLISHED = "1"  # the version `up` publishes of each function (SnapStart snapshots it)
+# The execution role's credentials every environment gets by default: the embedded S3's
+# placeholders (moto takes any), with a session token as a role's temporary ones have.
+LOCAL_CREDENTIALS = {**S3_CREDENTIALS, "AWS_SESSION_TOKEN": "modelambda-local-session"}
+CREDENTIAL_VARIABLES = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
 
 
 @dataclass
@@ -27,7 +32,12 @@ class FunctionSettings:
     timeout_s: float = 30
     ephemeral_mb: int = limits.EPHEMERAL_MB_MIN
     reserved_concurrency: int | None = None
-    environment: dict[str, str] = field(default_factory=dict)  # the function's own variables
+    # the function's own variables: [service.environment] and what its strategy sets
+    environment: dict[str, str] = field(default_factory=dict)
+    # the execution role's credentials (AWS_ACCESS_KEY_ID, ..., optionally AWS_REGION): None
+    # for the local placeholders (or the strategy's own, e.g. this shell's for a real S3);
+    # given (``up --aws-credentials``: the developer's chain), they win over the strategy's
+    credentials: dict[str, str] | None = field(default=None, repr=False)
     mounts: dict[str, Path] = field(default_factory=dict)  # EFS: mount path -> host directory
     snapstart: bool = False
     use_bwrap: bool | None = None  # None: when bwrap is installed
@@ -91,5 +101,15 @@ class FunctionSettings:
             "LD_LIBRARY_PATH": "/var/lang/lib:/lib64:/usr/lib64:/var/runtime:/var/runtime/lib:"
                                "/var/task:/var/task/lib:/opt/lib",
         }
+        if self.credentials is None:
+            own = self.environment.get("AWS_ACCESS_KEY_ID")
+            if own is None or own == LOCAL_CREDENTIALS["AWS_ACCESS_KEY_ID"]:
+                env.update(LOCAL_CREDENTIALS)
         env.update(self.environment)
+        if self.credentials is not None:
+            for key in CREDENTIAL_VARIABLES:
+                env.pop(key, None)  # no session token of other credentials left behind
+            env.update(self.credentials)
+            if "AWS_REGION" in self.credentials:
+                env["AWS_DEFAULT_REGION"] = self.credentials["AWS_REGION"]
         return env
