@@ -14,6 +14,7 @@ import difflib
 import hashlib
 import re
 import tomllib
+import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
@@ -96,6 +97,8 @@ class Service:
     snapstart: bool = False
     tracing: bool = False  # X-Ray active tracing
     log_format: str = "Text"  # or "JSON" (Lambda's LoggingConfig)
+    # your own layer zips (relative to the service dir), unpacked to /opt after modelambda's
+    layers: tuple[str, ...] = ()
     # [service.environment]: the function's own variables (Lambda's Environment)
     environment: Mapping[str, str] = field(default_factory=dict)
     # [service.events]: asynchronous (Event) invocations (Lambda's EventInvokeConfig)
@@ -245,11 +248,36 @@ def _service(data: Any, root: Path, problems: _Problems) -> Service:
         snapstart=t.boolean("snapstart", False),
         tracing=t.boolean("tracing", False),
         log_format=t.string("log_format", "Text", choices=LOG_FORMATS),
+        layers=_layers(t, root),
         environment=_environment(t),
         **_events(t),
     )
     t.finish()
     return service
+
+
+def _layers(service: _Table, root: Path) -> tuple[str, ...]:
+    """``[service] layers``: zip files in the service dir, at most Lambda's 5 layers."""
+    service.seen.add("layers")
+    value = service.data.get("layers", [])
+    rule = (f"a list of at most {limits.LAYERS_MAX} layer zips, relative to the service dir "
+            "(without '..')")
+    if not (isinstance(value, list) and len(value) <= limits.LAYERS_MAX
+            and all(isinstance(v, str) and v for v in value)):
+        service.problem("layers", value, rule)
+        return ()
+    found = []
+    for rel in value:
+        path = PurePosixPath(rel)
+        if path.is_absolute() or ".." in path.parts:
+            service.problem("layers", rel, rule)
+        elif not (root / rel).is_file():
+            service.problem("layers", rel, f"no such file in {root}")
+        elif not zipfile.is_zipfile(root / rel):
+            service.problem("layers", rel, "not a zip file (a Lambda layer is a zip)")
+        else:
+            found.append(rel)
+    return tuple(found)
 
 
 _ENV_NAME = re.compile(limits.ENV_VAR_NAME)

@@ -632,3 +632,18 @@ def test_service_environment_goes_into_the_functions_environment(
     cfn = assert_lint_clean(sam_template(spec, stand_in_build(spec)))
     variables = one(cfn, "AWS::Lambda::Function")["Environment"]["Variables"]
     assert variables == {"LOG_WHO": "me"}
+
+
+def test_any_zip_strategy_deploys_the_builds_layers_in_order(
+        service: Callable[..., ServiceSpec]) -> None:
+    # [service] layers: your own layer zips ship after modelambda's (here: a bundle's none)
+    spec = service("bundle")
+    result = stand_in_build(spec)
+    own = Artifact("layer-1-mylayer.zip", "layer", result.out / "layer-1-mylayer.zip", [],
+                   "your layer mylayer.zip (/opt)")
+    own.sha256 = "b" * 64
+    result.layers.append(own)
+    cfn = assert_lint_clean(sam_template(spec, result, locations_for(spec, result, "b-1")))
+    (layer,) = of_type(cfn, "AWS::Lambda::LayerVersion").values()
+    assert layer["Properties"]["LayerName"] == "iris-mylayer"
+    assert len(one(cfn, "AWS::Lambda::Function")["Layers"]) == 1

@@ -218,9 +218,37 @@ class TemplateBuilder:
             self.function.update(properties)
 
     def zip_function(self, artifact_name: str = "function.zip") -> None:
+        """The function's code is its zip, and its layers the build's (in the built order:
+        Lambda unpacks them in that order to /opt)."""
         if self.function is not None:
             self.set(Runtime=self.spec.service.runtime, Handler=HANDLER,
                      CodeUri=self.code_uri(artifact_name))
+            if self.build.layers:
+                self.set(Layers=self._layers())
+
+    def _layers(self) -> list[Any]:
+        """One ``AWS::Serverless::LayerVersion`` per built layer (modelambda's, then the
+        spec's own ``[service] layers``)."""
+        spec = self.spec
+        layers = []
+        for index, artifact in enumerate(self.build.layers, start=1):
+            part = artifact.name.removesuffix(".zip").split("-", 2)[-1]  # layer-1-dependencies
+            name = self.add(logical_id("Layer", str(index), part),
+                            "AWS::Serverless::LayerVersion", {
+                "LayerName": f"{spec.service.name}-{part}",
+                "Description": f"modelambda: {artifact.contents} (sha256 {artifact.sha256})"
+                               [:256],
+                "ContentUri": self.code_uri(artifact.name),
+                "CompatibleRuntimes": [spec.service.runtime],
+                "CompatibleArchitectures": [self.architecture],
+                # a new version replaces the old one; function versions keep their copy
+                "RetentionPolicy": "Delete",
+                # a new layer version publishes a new function version for the alias (SAM
+                # hashes only the function's own properties otherwise)
+                "PublishLambdaVersion": True,
+            })
+            layers.append(ref(name))
+        return layers
 
     def image_function(self) -> None:
         """``PackageType: Image``; with no image pushed yet the template holds no function

@@ -14,16 +14,19 @@ record everything in ``manifest.json``. A build whose inputs have not changed is
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import time
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import modelambda
+from modelambda import limits
 from modelambda.package import checks, deps, files, importcheck, reuse
-from modelambda.package.archive import Entry
+from modelambda.package.archive import ArchiveError, Entry, unpack_zip
 from modelambda.package.artifacts import HANDLER, Artifact, BuildResult, Parts
 from modelambda.package.onnxopt import optimized_onnx
 from modelambda.package.slim import RUNTIME_PROVIDED, Slimmed, slim
@@ -105,6 +108,30 @@ def _model_relative(spec: ServiceSpec, name: str) -> str:
     return Path(name).name
 
 
+def _user_layers(spec: ServiceSpec, out: Path, first: int) -> list[Artifact]:
+    """The spec's own layer zips (``[service] layers``), after modelambda's, unpacked with
+    the archive rules (no '..', no absolute paths, no symlinks or special files, at most
+    250 MB) and written again reproducibly, so they ship and count like any built layer."""
+    staging = out.parent / f".layers-{out.name}"
+    shutil.rmtree(staging, ignore_errors=True)
+    layers = []
+    for index, rel in enumerate(spec.service.layers, start=first):
+        unpacked = staging / str(index)
+        unpacked.mkdir(parents=True)
+        try:
+            unpack_zip(spec.root / rel, unpacked, max_bytes=limits.UNZIPPED_TOTAL_BYTES)
+        except (ArchiveError, zipfile.BadZipFile, OSError) as exc:
+            raise ArchiveError(f"[service] layers: {rel}: {exc}") from exc
+        part = re.sub(r"[^A-Za-z0-9]+", "-", Path(rel).stem).strip("-") or "layer"
+        name = f"layer-{index}-{part}.zip"
+        layers.append(Artifact(
+            name, "layer", out / name,
+            [Entry(p.relative_to(unpacked).as_posix(), p)
+             for p in sorted(unpacked.rglob("*")) if p.is_file()],
+            f"your layer {rel} (/opt)"))
+    return layers
+
+
 def runtime_config(spec: ServiceSpec, strategy: str | None = None) -> RuntimeConfig:
     """The compiled config the function of ``strategy`` (default: the spec's) runs with."""
     return function_config(spec.for_strategy(strategy))
@@ -138,7 +165,10 @@ def _contributors(parts: Parts) -> list[checks.Contributor]:
 def _size_report(spec: ServiceSpec, function: Artifact, layers: list[Artifact],
                  parts: Parts, *, zipped: bool, image_base_bytes: int) -> checks.SizeReport:
     unit = spec.strategy.unit
-    report = checks.SizeReport(contributors=_contributors(parts))
+    own = [checks.Contributor(a.contents.removesuffix(" (/opt)"), a.unzipped_bytes)
+           for a in layers if a.contents.startswith("your layer ")]
+    report = checks.SizeReport(contributors=sorted([*_contributors(parts), *own],
+                                                   key=lambda c: -c.bytes))
     report.checks = unit.size_checks(function, layers, zipped=zipped,
                                      image_base_bytes=image_base_bytes)
     report.checks.append(checks.tmp_check(unit.tmp_needed(parts.model),
@@ -171,10 +201,12 @@ def build(service: ServiceSpec | Path | str, strategy: str | None = None, *,
     dependencies = [Entry(rel, path) for rel, path in slimmed.kept]
     user, model = files.service_files(spec)
     runtime = [*files.runtime_sources(), *unit.shipped_code()]
+    own_layers = [Entry(rel, spec.root / rel) for rel in spec.service.layers]
     fingerprint = reuse.fingerprint(
         spec, [unit.name, repr(sorted(runtime_settings(spec).items())), target.architecture,
-               target.interpreter, str(image_base_bytes), *_left_out(spec)],
-        [*dependencies, *runtime, *user, *model])
+               target.interpreter, str(image_base_bytes), *_left_out(spec),
+               repr(spec.service.layers)],
+        [*dependencies, *runtime, *user, *model, *own_layers])
     cached = None if force else reuse.cached(spec, unit, out, fingerprint)
     if cached is not None and check_imports and cached.manifest.get("import_check") == "skipped":
         cached = None  # made without the import check: build again, with it
@@ -194,6 +226,7 @@ def build(service: ServiceSpec | Path | str, strategy: str | None = None, *,
     config_file.write_text(json.dumps(config.to_dict(), indent=1, sort_keys=True) + "\n")
     parts = Parts(dependencies, runtime, user_code, model, Entry("modelambda.json", config_file))
     function, layers = unit.layout(parts, out)
+    layers = [*layers, *_user_layers(spec, out, len(layers) + 1)]
     result = BuildResult(spec, unit, out, function, layers, model_entries=model)
     manifest = _manifest(result, target, config, site, slimmed, fingerprint)
 

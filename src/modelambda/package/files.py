@@ -31,6 +31,7 @@ def service_files(spec: ServiceSpec) -> tuple[list[Entry], list[Entry]]:
     whatever it points at."""
     root = spec.root.resolve()
     model = spec.model_path
+    layers = {(spec.root / rel).resolve() for rel in spec.service.layers}  # shipped as layers
     user, model_entries = [], []
     for path in sorted(spec.root.rglob("*")):
         rel = path.relative_to(spec.root)
@@ -41,7 +42,8 @@ def service_files(spec: ServiceSpec) -> tuple[list[Entry], list[Entry]]:
                                "directory: copy the file in instead")
         if not path.is_file():
             continue
-        if any(rel.match(pattern) for pattern in spec.build.exclude_files):
+        if any(rel.match(pattern) for pattern in spec.build.exclude_files) \
+                or path.resolve() in layers:
             continue
         name = check_name(rel.as_posix())
         if path == model or model in path.parents:

@@ -61,6 +61,10 @@ class Image(Strategy):
         if spec.service.snapstart:
             problems.add("service", "snapstart", True,
                          "Lambda has no SnapStart for container images (zip functions only)")
+        if spec.service.layers:
+            problems.add("service", "layers", list(spec.service.layers),
+                         "Lambda has no layers for container images: put the files in the "
+                         "service directory, or use a zip strategy")
 
     def layout(self, parts: Parts, out: Path) -> tuple[Artifact, list[Artifact]]:
         return Artifact("context", "image-context", out / "context",

@@ -50,25 +50,4 @@ class Layer(Strategy):
     def deploy_resources(self, spec: ServiceSpec, template: TemplateBuilder) -> None:
         """One ``AWS::Serverless::LayerVersion`` per built layer, listed on the function in
         the built order (the model last: Lambda unpacks them in that order to /opt)."""
-        from modelambda.deploy.resources import logical_id, ref
-
-        template.zip_function()
-        layers = []
-        for index, artifact in enumerate(template.build.layers, start=1):
-            part = artifact.name.removesuffix(".zip").split("-", 2)[-1]  # layer-1-dependencies
-            name = template.add(logical_id("Layer", str(index), part),
-                                "AWS::Serverless::LayerVersion", {
-                "LayerName": f"{spec.service.name}-{part}",
-                "Description": f"modelambda: {artifact.contents} (sha256 {artifact.sha256})"
-                               [:256],
-                "ContentUri": template.code_uri(artifact.name),
-                "CompatibleRuntimes": [spec.service.runtime],
-                "CompatibleArchitectures": [template.architecture],
-                # a new version replaces the old one; function versions keep their copy
-                "RetentionPolicy": "Delete",
-                # a new layer version publishes a new function version for the alias (SAM
-                # hashes only the function's own properties otherwise)
-                "PublishLambdaVersion": True,
-            })
-            layers.append(ref(name))
-        template.set(Layers=layers)
+        template.zip_function()  # its zip, then every built layer in order
