@@ -48,6 +48,7 @@ ALIAS = re.compile(r"^(?![0-9]+$)[a-zA-Z0-9_-]{1,128}$")
 LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096,
                       1827, 2192, 2557, 2922, 3288, 3653)
 LOG_FORMATS = ("Text", "JSON")
+LOG_LEVELS = ("TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL")  # ApplicationLogLevel
 URL_AUTH = ("AWS_IAM", "NONE")
 TAGS_MAX = 50  # user tags per resource
 
@@ -97,6 +98,7 @@ class Service:
     snapstart: bool = False
     tracing: bool = False  # X-Ray active tracing
     log_format: str = "Text"  # or "JSON" (Lambda's LoggingConfig)
+    log_level: str | None = None  # the application log level (JSON only); None: INFO
     # your own layer zips (relative to the service dir), unpacked to /opt after modelambda's
     layers: tuple[str, ...] = ()
     # [service.environment]: the function's own variables (Lambda's Environment)
@@ -248,6 +250,7 @@ def _service(data: Any, root: Path, problems: _Problems) -> Service:
         snapstart=t.boolean("snapstart", False),
         tracing=t.boolean("tracing", False),
         log_format=t.string("log_format", "Text", choices=LOG_FORMATS),
+        log_level=t.string("log_level", None, choices=LOG_LEVELS),
         layers=_layers(t, root),
         environment=_environment(t),
         **_events(t),
@@ -474,6 +477,9 @@ def _cross_checks(spec: ServiceSpec, problems: _Problems) -> None:
         problems.add("service", "provisioned_concurrency", provisioned,
                      f"at most reserved_concurrency ({service.reserved_concurrency}): Lambda "
                      "provisions environments out of the function's reserved concurrency")
+    if service.log_level is not None and service.log_format != "JSON":
+        problems.add("service", "log_level", service.log_level,
+                     'Lambda filters by log level in JSON format only: set log_format = "JSON"')
     if service.snapstart:
         if provisioned:
             problems.add("service", "snapstart", True,

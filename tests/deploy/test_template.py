@@ -647,3 +647,11 @@ def test_any_zip_strategy_deploys_the_builds_layers_in_order(
     (layer,) = of_type(cfn, "AWS::Lambda::LayerVersion").values()
     assert layer["Properties"]["LayerName"] == "iris-mylayer"
     assert len(one(cfn, "AWS::Lambda::Function")["Layers"]) == 1
+
+
+def test_log_level_deploys_as_the_application_log_level(
+        service: Callable[..., ServiceSpec]) -> None:
+    spec = service("bundle", service='log_format = "JSON"\nlog_level = "WARN"')
+    cfn = assert_lint_clean(sam_template(spec, stand_in_build(spec)))
+    assert one(cfn, "AWS::Lambda::Function")["LoggingConfig"] == {
+        "LogFormat": "JSON", "ApplicationLogLevel": "WARN", "LogGroup": {"Ref": "FunctionLogGroup"}}

@@ -102,3 +102,22 @@ def test_up_aws_credentials_reads_the_chain_without_showing_it(
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     with pytest.raises(UsageError, match="no AWS credentials found"):
         aws_chain_credentials()
+
+
+def test_the_log_format_and_level_reach_the_runtime(
+        emu: Emu, make_function: Callable[..., FunctionSettings]) -> None:
+    emu.add(make_function("""
+import logging, os
+def handler(event, context):
+    logging.getLogger().info("quiet")
+    logging.getLogger().warning("loud")
+    return [os.environ.get("AWS_LAMBDA_LOG_FORMAT"), os.environ.get("AWS_LAMBDA_LOG_LEVEL")]
+""", log_format="JSON", log_level="WARN"))
+    import base64
+
+    response = emu.client.invoke(FunctionName="fn", Payload=b"{}", LogType="Tail")
+    assert json.loads(response["Payload"].read()) == ["JSON", "WARN"]
+    log = base64.b64decode(response["LogResult"]).decode()
+    records = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
+    assert [r["message"] for r in records] == ["loud"]  # awslambdaric's JSON, filtered
+    assert records[0]["level"] == "WARNING" and records[0]["requestId"]

@@ -312,3 +312,13 @@ def test_service_environment_variables(tmp_path: Path) -> None:
         'name = "svc"', f'name = "svc"\n[service.environment]\n{big}'))
     assert problem == ("[service] environment = '5 variables, 5010 bytes': Lambda takes at "
                        "most 4096 bytes of names and values in all")
+
+
+def test_log_level_needs_the_json_format(tmp_path: Path) -> None:
+    spec = load_spec(service(tmp_path, MINIMAL.replace(
+        'name = "svc"', 'name = "svc"\nlog_format = "JSON"\nlog_level = "WARN"')))
+    assert spec.service.log_level == "WARN"
+    (problem,) = problems(tmp_path, MINIMAL.replace(
+        'name = "svc"', 'name = "svc"\nlog_level = "DEBUG"'))
+    assert problem == ("[service] log_level = 'DEBUG': Lambda filters by log level in JSON "
+                       'format only: set log_format = "JSON"')

@@ -295,6 +295,8 @@ class TemplateBuilder:
             function["SnapStart"] = {"ApplyOn": "PublishedVersions"}
         if service.tracing:
             function["Tracing"] = "Active"
+        if service.log_level is not None:
+            function["LoggingConfig"]["ApplicationLogLevel"] = service.log_level
         if (service.event_retries, service.event_max_age_s) != (
                 limits.EVENT_RETRIES_MAX, limits.EVENT_AGE_S_MAX):
             function["EventInvokeConfig"] = {

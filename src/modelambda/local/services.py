@@ -79,6 +79,7 @@ def function_for(service: ServiceSpec | Path | str, services: LocalServices | No
         snapstart=spec.service.snapstart, credentials=credentials,
         use_bwrap=use_bwrap, runtime_client=client,
         alias=spec.deploy.alias, event_retries=spec.service.event_retries,
+        log_format=spec.service.log_format, log_level=spec.service.log_level,
         event_max_age_s=spec.service.event_max_age_s,
         on_failure=(spec.root / ".modelambda" / "on-failure.jsonl").resolve(),
     )

@@ -60,6 +60,8 @@ class FunctionSettings:
     region: str = REGION
     account: str = ACCOUNT
     alias: str = "live"  # points at the published version ([deploy] alias)
+    log_format: str = "Text"  # AWS_LAMBDA_LOG_FORMAT: "Text" or "JSON"
+    log_level: str | None = None  # AWS_LAMBDA_LOG_LEVEL in JSON format (default INFO)
 
     @property
     def arn(self) -> str:
@@ -87,6 +89,7 @@ class FunctionSettings:
             "AWS_LAMBDA_INITIALIZATION_TYPE": initialization,
             "AWS_LAMBDA_LOG_GROUP_NAME": group,
             "AWS_LAMBDA_LOG_STREAM_NAME": f"local/[{version}]modelambda",
+            "AWS_LAMBDA_LOG_FORMAT": self.log_format,
             "AWS_REGION": self.region,
             "AWS_DEFAULT_REGION": self.region,
             "AWS_EXECUTION_ENV": f"AWS_Lambda_{self.runtime}",
@@ -101,6 +104,8 @@ class FunctionSettings:
             "LD_LIBRARY_PATH": "/var/lang/lib:/lib64:/usr/lib64:/var/runtime:/var/runtime/lib:"
                                "/var/task:/var/task/lib:/opt/lib",
         }
+        if self.log_format == "JSON":
+            env["AWS_LAMBDA_LOG_LEVEL"] = self.log_level or "INFO"
         if self.credentials is None:
             own = self.environment.get("AWS_ACCESS_KEY_ID")
             if own is None or own == LOCAL_CREDENTIALS["AWS_ACCESS_KEY_ID"]:

@@ -61,7 +61,7 @@ class App:
     ) -> None:
         start = time.perf_counter()
         self.config = config
-        self.log = log
+        self.log = logs.keep(log)  # records the log level leaves out are empty lines
         self.model = config.model
         # User code (hooks, python-backend classes) lives at the task root, as on Lambda.
         code_root = config.code_root or str(paths.task_root)
@@ -69,7 +69,7 @@ class App:
             sys.path.insert(0, code_root)
         self.source = source or make_source(config.source, paths,
                                             verify=self.model.verify_checksums)
-        self.source.log = log
+        self.source.log = self.log
         self.source.start()  # a remote fetch overlaps the backend's imports below
         self.backend_class = load_backend_class(self.model.backend)
         resolved = self.source.resolved()
