@@ -121,3 +121,88 @@ def handler(event, context):
     records = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
     assert [r["message"] for r in records] == ["loud"]  # awslambdaric's JSON, filtered
     assert records[0]["level"] == "WARNING" and records[0]["requestId"]
+
+
+# A typical external extension: registers for INVOKE and SHUTDOWN, then loops on next; after
+# each INVOKE it works 0.3 s more (e.g. flushing telemetry), which Lambda bills to the
+# invocation; on SHUTDOWN it writes where it can be seen and exits.
+EXTENSION = """#!{python} -S
+import json, os, sys, time, urllib.request
+base = "http://" + os.environ["AWS_LAMBDA_RUNTIME_API"] + "/2020-01-01/extension"
+request = urllib.request.Request(base + "/register", method="POST",
+                                 data=json.dumps({{"events": ["INVOKE", "SHUTDOWN"]}}).encode(),
+                                 headers={{"Lambda-Extension-Name": "recorder"}})
+with urllib.request.urlopen(request) as answer:
+    me = answer.headers["Lambda-Extension-Identifier"]
+    print("recorder registered for", json.loads(answer.read())["functionName"], flush=True)
+while True:
+    request = urllib.request.Request(base + "/event/next",
+                                     headers={{"Lambda-Extension-Identifier": me}})
+    with urllib.request.urlopen(request) as answer:
+        event = json.loads(answer.read())
+    print("recorder got", event["eventType"], event.get("requestId", ""), flush=True)
+    if event["eventType"] == "SHUTDOWN":
+        with open("/mnt/out/shutdown", "w") as out:
+            out.write(event["shutdownReason"])
+        sys.exit(0)
+    time.sleep(0.3)
+"""
+
+
+def test_an_external_extension_registers_gets_its_events_and_its_time_is_billed(
+        make_function: Callable[..., FunctionSettings], tmp_path: Path, python312: str) -> None:
+    import base64
+
+    opt = tmp_path / "opt"
+    (opt / "extensions").mkdir(parents=True)
+    extension = opt / "extensions" / "recorder"
+    extension.write_text(EXTENSION.format(python=python312))
+    extension.chmod(0o755)
+    (opt / "extensions" / "README").write_text("not executable: not an extension")
+    out = tmp_path / "out"
+    out.mkdir()
+    emu = Emu()
+    try:
+        emu.add(make_function("def handler(e, c):\n    return 'fast'\n", opt_dir=opt,
+                              mounts={"/mnt/out": out}))
+        for cold in (True, False):
+            response = emu.client.invoke(FunctionName="fn", Payload=b"{}", LogType="Tail")
+            assert json.loads(response["Payload"].read()) == "fast"
+            log = base64.b64decode(response["LogResult"]).decode()
+            request_id = response["ResponseMetadata"]["RequestId"]
+            assert f"recorder got INVOKE {request_id}" in log
+            assert ("recorder registered for fn" in log) is cold  # during init
+            report = next(line for line in log.splitlines() if line.startswith("REPORT"))
+            duration = float(report.split("\tDuration: ")[1].split(" ms")[0])
+            assert duration >= 300  # the extension's work after the response counts
+        (env,) = emu.environments("fn")
+        assert env["extensions"] == ["recorder"]
+    finally:
+        emu.stop(drain_s=1)
+    # a spun-down environment's extension gets SHUTDOWN before it is stopped
+    assert (out / "shutdown").read_text() == "spindown"
+
+
+def test_an_extension_that_fails_its_init_fails_the_init(
+        emu: Emu, make_function: Callable[..., FunctionSettings], tmp_path: Path,
+        python312: str) -> None:
+    opt = tmp_path / "opt"
+    (opt / "extensions").mkdir(parents=True)
+    failing = opt / "extensions" / "broken"
+    failing.write_text(f"""#!{python312} -S
+import json, os, urllib.request
+base = "http://" + os.environ["AWS_LAMBDA_RUNTIME_API"] + "/2020-01-01/extension"
+request = urllib.request.Request(base + "/register", method="POST", data=b'{{"events": []}}',
+                                 headers={{"Lambda-Extension-Name": "broken"}})
+me = urllib.request.urlopen(request).headers["Lambda-Extension-Identifier"]
+urllib.request.urlopen(urllib.request.Request(
+    base + "/init/error", method="POST", data=b'{{"errorMessage": "no config"}}',
+    headers={{"Lambda-Extension-Identifier": me,
+             "Lambda-Extension-Function-Error-Type": "Extension.ConfigInvalid"}}))
+""")
+    failing.chmod(0o755)
+    emu.add(make_function("def handler(e, c):\n    return 1\n", opt_dir=opt))
+    response = emu.client.invoke(FunctionName="fn", Payload=b"{}")
+    body = json.loads(response["Payload"].read())
+    assert response["FunctionError"] == "Unhandled"
+    assert body["errorType"] == "Extension.ConfigInvalid" and body["errorMessage"] == "no config"

@@ -16,6 +16,12 @@ no progress: once the runtime is back in ``/next`` and nothing came for ``FREEZE
 and thawed before the next event is handed over. Killing thaws first (a frozen v1 task cannot
 die). Without control groups the memory is polled (RSS) and nothing is frozen.
 
+External extensions (executables in ``/opt/extensions``, started with the runtime) use the
+Extensions API on the same address: they register during init (init ends when the runtime
+and every extension wait for their next event), get INVOKE events with the runtime's, and the
+invocation ends when all of them are back in ``/event/next`` (their time is in its Duration,
+as Lambda bills it); an environment stopped while idle sends SHUTDOWN and gives them 2 s.
+
 Its Runtime API serves only its own processes (``_own_process``: another local process gets
 403), as Lambda's is reachable only from inside its environment. A REPORT line of a failed
 invocation says how it failed (``Status: error``/``timeout``, ``Error Type``), as Lambda's.
@@ -33,6 +39,7 @@ import re
 import shutil
 import signal
 import time
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -41,12 +48,16 @@ from modelambda.local import cgroups, errortypes, procfs
 from modelambda.local.httpserver import HttpRequest, HttpResponse, HttpServer
 from modelambda.local.processes import PolledProcess, SpawnedProcess
 from modelambda.local.results import Invocation, InvocationResult
-from modelambda.local.sandbox import SandboxSpec, build_command, held_command
+from modelambda.local.sandbox import SandboxSpec, build_command, extension_files, held_command
 from modelambda.local.settings import LATEST, FunctionSettings
 
 MB = 1024 * 1024
 API = "/2018-06-01/runtime"
+EXTENSION_API = "/2020-01-01/extension"
 _INVOCATION_PATH = re.compile(rf"^{API}/invocation/([^/]+)/(response|error)$")
+EXTENSION_EVENTS = ("INVOKE", "SHUTDOWN")
+# Lambda gives external extensions 2 s to finish after SHUTDOWN (docs: runtimes-extensions-api)
+SHUTDOWN_S = 2.0
 # Memory is sampled this often while an invocation runs (and 5x less often when idle).
 MEMORY_POLL_S = 0.02
 TREE_RESCAN_S = 1.0  # new processes in an environment are found within a second
@@ -71,6 +82,32 @@ class InitFailed(Exception):
 
 def _error(error_type: str, message: str) -> dict[str, Any]:
     return {"errorType": error_type, "errorMessage": message}
+
+
+class Extension:
+    """An external extension registered with this environment's Extensions API."""
+
+    def __init__(self, name: str, events: list[str], pid: int | None) -> None:
+        self.id = str(uuid.uuid4())
+        self.name = name
+        self.events = set(events)
+        self.pid = pid  # its process (found from its connection), for the shutdown
+        self.queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
+        self.waiting = False  # in /event/next
+        self.busy: asyncio.Future[None] | None = None  # an INVOKE it has not finished
+
+
+def _trace_id(invocation: Invocation) -> str:
+    return (f"Root=1-{int(invocation.received_wall):08x}-"
+            f"{invocation.request_id.replace('-', '')[:24]};Sampled=0")
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            return handle.read().rsplit(b")", 1)[1].split()[0] in (b"Z", b"X")
+    except (OSError, IndexError):
+        return True
 
 
 def _executable(program: str, env: dict[str, str]) -> bool:
@@ -126,6 +163,12 @@ class Environment:
         self._fds: list[int] = []
         self._tasks: list[asyncio.Task[Any]] = []
         self._ready: asyncio.Future[None] | None = None
+        # external extensions (/opt/extensions): started with the runtime; init ends when
+        # the runtime and every one of them wait for their next event
+        self.expected_extensions = len(extension_files(settings.opt_dir))
+        self.extensions: dict[str, Extension] = {}
+        self._runtime_waiting = False
+        self._peer_pids: dict[tuple[str, int], int] = {}
         self.api = HttpServer(self._runtime_api, max_body=64 * MB, admit=self._own_process,
                               refused=HttpResponse(403, _json_bytes(_error(
                                   "AccessDenied", "this Runtime API serves only its own "
@@ -255,7 +298,7 @@ class Environment:
             opt_dir=os.path.abspath(s.opt_dir) if s.opt_dir else None,
             ephemeral_mb=s.ephemeral_mb,
             mounts={path: os.path.abspath(host) for path, host in s.mounts.items()},
-            runtime_client=s.runtime_client,
+            runtime_client=s.runtime_client, extensions=self.expected_extensions > 0,
             env={**s.lambda_environment(f"127.0.0.1:{self.api.port}", initialization,
                                         self.version),
                  **(extra_env or {})},
@@ -277,6 +320,10 @@ class Environment:
 
     def kill(self) -> None:
         self._cancel_freeze()
+        for extension in self.extensions.values():
+            if extension.busy is not None and not extension.busy.done():
+                extension.busy.set_result(None)  # nobody waits for a dead environment's
+            extension.queue.put_nowait(None)
         if self.proc is not None:
             self.proc.kill()
         if self.cgroup is not None:
@@ -286,7 +333,10 @@ class Environment:
             self._queue.put_nowait(None)  # wake a waiting /next so its handler ends
 
     async def close(self) -> None:
-        """Kill the process and release everything; safe to call twice."""
+        """Kill the process and release everything; safe to call twice. An idle
+        environment's extensions get their SHUTDOWN event first, as on Lambda."""
+        if self.state == IDLE and any("SHUTDOWN" in e.events for e in self.extensions.values()):
+            await self._shutdown_extensions()
         self.kill()
         if self.proc is not None:
             try:
@@ -361,9 +411,14 @@ class Environment:
         suppressed_ms = self.init_ms if self._cold_pending and self.init_in_invoke else None
         self._budget_s = self.settings.timeout_s - (suppressed_ms or 0.0) / 1000
         self._queue.put_nowait(invocation)
+        extensions = self._dispatch_invoke(invocation) if self.extensions else []
         try:
             async with asyncio.timeout(max(self._budget_s, 0.001)):  # cheaper than wait_for
                 payload, error_type = await invocation.future
+                if extensions and self.state != DEAD:
+                    # the invoke phase ends when every extension is back in /event/next:
+                    # their time is the invocation's, as on Lambda
+                    await asyncio.gather(*extensions)
         except TimeoutError:
             self.kill()
             timeout = f"{self.settings.timeout_s:.2f}"
@@ -423,7 +478,9 @@ class Environment:
         if inode is None:
             return False
         for _ in range(100):  # the process may connect before its spawn has returned
-            if procfs.holds_socket(self._processes(), inode):
+            holder = procfs.socket_holder(self._processes(), inode)
+            if holder is not None:
+                self._peer_pids[peer] = holder  # who is on the line (an extension's pid)
                 return True
             if self.proc is not None or self.state == DEAD:
                 return False
@@ -440,14 +497,124 @@ class Environment:
         if path in (f"{API}/init/error", f"{API}/restore/error") and request.method == "POST":
             self._init_error = self._parse_error(request, errortypes.UNKNOWN)
             return HttpResponse(202, b'{"status":"OK"}')
+        if path.startswith(EXTENSION_API + "/"):
+            return await self._extension_api(path[len(EXTENSION_API):], request)
         return HttpResponse(404, _json_bytes(_error("NotFound", f"no route {path}")))
 
+    # --- the Extensions API -------------------------------------------------------------------
+
+    async def _extension_api(self, path: str, request: HttpRequest) -> HttpResponse:
+        if path == "/register" and request.method == "POST":
+            return self._register(request)
+        extension = self.extensions.get(request.headers.get("lambda-extension-identifier", ""))
+        if extension is None:
+            return HttpResponse(403, _json_bytes(_error(
+                "Extension.UnknownExtensionIdentifier",
+                "missing or unknown Lambda-Extension-Identifier")))
+        if path == "/event/next" and request.method == "GET":
+            return await self._extension_next(extension)
+        if path in ("/init/error", "/exit/error") and request.method == "POST":
+            error = self._parse_error(request, "Extension.Error")
+            error["errorType"] = request.headers.get("lambda-extension-function-error-type",
+                                                     error["errorType"])
+            self._log(f"EXTENSION {extension.name} {path[1:]}: {error['errorType']}: "
+                      f"{error['errorMessage']}")
+            if path == "/init/error" and self._ready is not None and not self._ready.done():
+                self._init_error = error  # an extension's failed init fails the init
+                self._ready.set_exception(InitFailed(error))
+                self.kill()
+            return HttpResponse(202, b'{"status":"OK"}')
+        return HttpResponse(404, _json_bytes(_error("NotFound", f"no route {path}")))
+
+    def _register(self, request: HttpRequest) -> HttpResponse:
+        name = request.headers.get("lambda-extension-name", "")
+        try:
+            events = json.loads(request.body or b"{}").get("events", [])
+        except (ValueError, AttributeError):
+            events = None
+        if not name or not isinstance(events, list) or any(
+                e not in EXTENSION_EVENTS for e in events):
+            return HttpResponse(400, _json_bytes(_error(
+                "InvalidRequest", "register takes a Lambda-Extension-Name header and "
+                                  f"{{\"events\": [...]}} of {', '.join(EXTENSION_EVENTS)}")))
+        if self._ready is None or self._ready.done():
+            return HttpResponse(403, _json_bytes(_error(
+                "Extension.RegistrationNotAllowed", "extensions register during init")))
+        pid = self._peer_pids.get(request.peer) if request.peer else None
+        extension = Extension(name, events, pid)
+        self.extensions[extension.id] = extension
+        s = self.settings
+        body = {"functionName": s.name, "functionVersion": self.version,
+                "handler": s.handler, "accountId": s.account}
+        return HttpResponse(200, _json_bytes(body), [
+            ("Content-Type", "application/json"),
+            ("Lambda-Extension-Identifier", extension.id)])
+
+    async def _extension_next(self, extension: Extension) -> HttpResponse:
+        if extension.busy is not None and not extension.busy.done():
+            extension.busy.set_result(None)  # done with the invocation
+        extension.waiting = True
+        self._init_step()
+        try:
+            event = await extension.queue.get()
+        finally:
+            extension.waiting = False
+        if event is None:
+            return HttpResponse(500, b'{"errorMessage":"environment shutting down"}')
+        return HttpResponse(200, _json_bytes(event), [
+            ("Content-Type", "application/json"),
+            ("Lambda-Extension-Event-Identifier", str(uuid.uuid4()))])
+
+    def _dispatch_invoke(self, invocation: Invocation) -> list[asyncio.Future[None]]:
+        """Hand the INVOKE event to the extensions that asked for it; their futures resolve
+        when each is back in /event/next."""
+        loop = asyncio.get_running_loop()
+        event = {"eventType": "INVOKE",
+                 "deadlineMs": int((time.time() + self._budget_s) * 1000),
+                 "requestId": invocation.request_id,
+                 "invokedFunctionArn": invocation.function_arn,
+                 "tracing": {"type": "X-Amzn-Trace-Id", "value": _trace_id(invocation)}}
+        waits = []
+        for extension in self.extensions.values():
+            if "INVOKE" in extension.events:
+                extension.busy = loop.create_future()
+                extension.queue.put_nowait(event)
+                waits.append(extension.busy)
+        return waits
+
+    async def _shutdown_extensions(self) -> None:
+        """SHUTDOWN to the extensions that asked for it; wait (at most 2 s) for them to exit."""
+        self._wake()
+        deadline = time.time() + SHUTDOWN_S
+        event = {"eventType": "SHUTDOWN", "shutdownReason": "spindown",
+                 "deadlineMs": int(deadline * 1000)}
+        pids = []
+        for extension in self.extensions.values():
+            if "SHUTDOWN" in extension.events:
+                extension.queue.put_nowait(event)
+                if extension.pid is not None:
+                    pids.append(extension.pid)
+        while pids and time.time() < deadline:
+            pids = [pid for pid in pids if os.path.exists(f"/proc/{pid}")
+                    and not _zombie(pid)]
+            await asyncio.sleep(0.01)
+
+    def _init_step(self) -> None:
+        """End init once the runtime and every extension wait for their next event (the
+        extensions' init is in the Init Duration, as on Lambda)."""
+        if self._ready is None or self._ready.done() or not self._runtime_waiting:
+            return
+        if len(self.extensions) < self.expected_extensions or \
+                not all(e.waiting for e in self.extensions.values()):
+            return
+        self.init_ms = (time.monotonic() - self._started_at) * 1000
+        self._end_init_burst()
+        self.state = IDLE
+        self._ready.set_result(None)
+
     async def _next(self) -> HttpResponse:
-        if self._ready is not None and not self._ready.done():
-            self.init_ms = (time.monotonic() - self._started_at) * 1000
-            self._end_init_burst()
-            self.state = IDLE
-            self._ready.set_result(None)
+        self._runtime_waiting = True
+        self._init_step()
         self._parked = True
         self._arm_freeze()
         try:
@@ -463,9 +630,7 @@ class Environment:
             ("Lambda-Runtime-Aws-Request-Id", invocation.request_id),
             ("Lambda-Runtime-Deadline-Ms", str(deadline_ms)),
             ("Lambda-Runtime-Invoked-Function-Arn", invocation.function_arn),
-            ("Lambda-Runtime-Trace-Id",
-             f"Root=1-{int(time.time()):08x}-{invocation.request_id.replace('-', '')[:24]};"
-             "Sampled=0"),
+            ("Lambda-Runtime-Trace-Id", _trace_id(invocation)),
         ]
         if invocation.client_context:
             headers.append(("Lambda-Runtime-Client-Context", invocation.client_context))
@@ -651,4 +816,5 @@ class Environment:
                 "max_rss_mb": round(self.peak_rss / MB, 1),
                 "init_ms": None if self.init_ms is None else round(self.init_ms, 2),
                 "idle_s": round(time.monotonic() - self.last_used, 1),
-                "frozen": self.frozen}
+                "frozen": self.frozen,
+                "extensions": sorted(e.name for e in self.extensions.values())}

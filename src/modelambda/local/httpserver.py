@@ -24,10 +24,12 @@ REASONS = {100: "Continue", 200: "OK", 202: "Accepted", 204: "No Content", 400: 
 
 
 class HttpRequest:
-    __slots__ = ("body", "headers", "method", "path", "query", "raw_query", "target")
+    __slots__ = ("body", "headers", "method", "path", "peer", "query", "raw_query", "target")
 
-    def __init__(self, method: str, target: str, headers: dict[str, str], body: bytes) -> None:
+    def __init__(self, method: str, target: str, headers: dict[str, str], body: bytes,
+                 peer: tuple[str, int] | None = None) -> None:
         self.method = method
+        self.peer = peer  # the client's (address, port)
         self.target = target
         parts = urlsplit(target)
         self.path = unquote(parts.path)
@@ -206,7 +208,8 @@ class HttpServer:
             await writer.drain()
             return keep_alive
         try:
-            response = await self.handler(HttpRequest(method, target, headers, body))
+            response = await self.handler(HttpRequest(method, target, headers, body,
+                                                      writer.get_extra_info("peername")))
         except Exception as exc:  # a bug in a handler must not kill the server, nor hide
             log_exception(f"{method} {target} on port {self.port}", exc)
             response = internal_error(exc)

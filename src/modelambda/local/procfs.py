@@ -101,8 +101,8 @@ def _proc_net_tcp_inode(local: tuple[str, int], remote: tuple[str, int]) -> int 
     return None
 
 
-def holds_socket(pids: list[int], inode: int) -> bool:
-    """Whether one of ``pids`` has the socket ``inode`` open."""
+def socket_holder(pids: list[int], inode: int) -> int | None:
+    """The first of ``pids`` that has the socket ``inode`` open, or None."""
     target = f"socket:[{inode}]"
     for pid in pids:
         try:
@@ -112,7 +112,12 @@ def holds_socket(pids: list[int], inode: int) -> bool:
         for fd in fds:
             try:
                 if os.readlink(f"/proc/{pid}/fd/{fd}") == target:
-                    return True
+                    return pid
             except OSError:
                 continue
-    return False
+    return None
+
+
+def holds_socket(pids: list[int], inode: int) -> bool:
+    """Whether one of ``pids`` has the socket ``inode`` open."""
+    return socket_holder(pids, inode) is not None

@@ -19,6 +19,7 @@ class Invocation:
     function_arn: str = ""
     version: str = "$LATEST"  # the version that runs it ($LATEST or a published one)
     received: float = field(default_factory=time.monotonic)
+    received_wall: float = field(default_factory=time.time)  # for its trace id
     # set by the environment that runs it: resolves to (payload, error type or None)
     future: asyncio.Future[tuple[bytes, str | None]] | None = None
 

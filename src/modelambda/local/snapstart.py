@@ -19,6 +19,9 @@ group, so a restored environment counts the template's usage at the snapshot as 
 Max Memory Used is that plus its group's peak, and its group's limit is the memory size less
 that.
 
+Known difference from Lambda: external extensions (/opt/extensions) are not started for
+SnapStart functions (on Lambda they are in the snapshot too).
+
 Each restored environment gets its own ``/tmp``, a copy of the snapshot's (Lambda's snapshot
 holds the disk as well as the memory): in the sandbox, the child enters a user and mount
 namespace of its own and mounts a fresh tmpfs of the ephemeral size over ``/tmp``, filled
@@ -74,6 +77,10 @@ class Template(Environment):
                  version: str = PUBLISHED) -> None:
         super().__init__(settings, 0, sink, tmp_root, cgroup_mode, version)
         self.id = f"{settings.name}-snapshot"
+        if self.expected_extensions:
+            sink(f"[{self.id}] external extensions are not started with SnapStart here "
+                 "(a restored environment is a fork of the runtime alone)")
+            self.expected_extensions = 0
         self.socket_dir = tempfile.mkdtemp(prefix="snap-", dir=tmp_root or None)
         self.socket_path = os.path.join(self.socket_dir, "control.sock")
         self._control: socket.socket | None = None
@@ -208,6 +215,7 @@ class RestoredEnvironment(Environment):
                          template.version)
         self.template = template
         self.restored = True
+        self.expected_extensions = 0  # the template started none
         self.baseline_bytes = template.snapshot_bytes
 
     def _make_cgroup(self) -> cgroups.Group:
