@@ -9,7 +9,9 @@ an event older than ``event_max_age_s`` (MaximumEventAgeInSeconds, 60 s to 6 hou
 turn comes is written there too, with the condition "EventAgeExceeded". Lambda waits about a
 minute, then two, between attempts; here 1 s, then 2 s (``event_retry_delays_s``), so a
 failing event is done in seconds. An environment that dies mid-invoke is a function error
-like any other, so its event is retried, not lost.
+like any other, so its event is retried, not lost. Accepted events are on disk before the 202
+(``settings.event_queue``, see ``eventqueue.py``): those not done when the emulator stops or
+dies are run again by the next one that starts the function (at least once, as Lambda).
 
 Versions, as ``up`` publishes them: ``$LATEST``, version 1 (the same code and settings),
 and an alias (``settings.alias``, ``live`` unless ``[deploy] alias`` names another) that
@@ -34,6 +36,7 @@ from typing import Any
 from modelambda.local import cgroups, errortypes
 from modelambda.local.environment import BUSY, DEAD, IDLE, STARTING, Environment, InitFailed
 from modelambda.local.errorlog import log_exception
+from modelambda.local.eventqueue import EventQueue, QueueBusy, QueuedEvent
 from modelambda.local.results import Invocation, InvocationResult
 from modelambda.local.sandbox import sandbox_mode
 from modelambda.local.settings import LATEST, PUBLISHED, FunctionSettings
@@ -71,7 +74,8 @@ class Function:
         self._created = 0
         self._in_flight = 0
         self._events: set[asyncio.Task[None]] = set()
-        self._pending_events: dict[str, bytes] = {}
+        self._pending_events: dict[str, QueuedEvent] = {}
+        self._queue: EventQueue | None = None
         self._reaper: asyncio.Task[None] | None = None
         self._closing: set[asyncio.Future[None]] = set()
         self.template: Template | None = None
@@ -94,6 +98,7 @@ class Function:
 
     def start(self) -> None:
         self._reaper = asyncio.create_task(self._reap_idle())
+        self._replay_events()
         if self.settings.snapstart:
             # Lambda snapshots when a version is published: here, when the function starts.
             self._template_ready = asyncio.create_task(self._snapshot())
@@ -298,40 +303,69 @@ class Function:
 
     # --- asynchronous (Event) invocations -----------------------------------------------
 
+    def _replay_events(self) -> None:
+        """Take the function's event queue and run what an earlier emulator left in it."""
+        if self.settings.event_queue is None:
+            return
+        queue = EventQueue(self.settings.event_queue, self.sink, self.settings.name)
+        try:
+            left = queue.open()
+        except QueueBusy as exc:
+            self.sink(f"[{self.settings.name}] event queue {exc}: this emulator keeps its "
+                      "Event invokes in memory only (stop the other one to have them on disk)")
+            return
+        self._queue = queue
+        if left:
+            self.sink(f"[{self.settings.name}] replaying {len(left)} queued Event invoke(s) "
+                      f"from {queue.directory} (left by an emulator that stopped or died; "
+                      "one that was running then runs again)")
+        for event in left:
+            self._schedule(event)
+
     def submit_event(self, payload: bytes, request_id: str, version: str = LATEST,
                      function_arn: str = "") -> None:
-        self._pending_events[request_id] = payload
-        task = asyncio.create_task(self._run_event(payload, request_id, version, function_arn))
+        """Accept an Event invoke: on disk (fsynced) when this returns, then run."""
+        event = QueuedEvent(request_id, payload, version, function_arn, time.time())
+        if self._queue is not None:
+            self._queue.add(event)
+        self._schedule(event)
+
+    def _schedule(self, event: QueuedEvent) -> None:
+        self._pending_events[event.request_id] = event
+        task = asyncio.create_task(self._run_event(event))
         self._events.add(task)
         task.add_done_callback(self._events.discard)
 
-    async def _run_event(self, payload: bytes, request_id: str, version: str = LATEST,
-                         function_arn: str = "") -> None:
-        attempts = 0
+    async def _run_event(self, event: QueuedEvent) -> None:
+        payload, request_id, version = event.payload, event.request_id, event.version
         result: InvocationResult | None = None
-        received = time.monotonic()
         while True:
-            if time.monotonic() - received > self.settings.event_max_age_s:
-                self._write_failure(payload, request_id, result, attempts, "EventAgeExceeded",
-                                    version)
+            if time.time() - event.received > self.settings.event_max_age_s:
+                self._write_failure(payload, request_id, result, event.attempts,
+                                    "EventAgeExceeded", version)
                 break
             try:
                 result = await self.invoke(Invocation(payload, request_id=request_id,
                                                       version=version,
-                                                      function_arn=function_arn))
+                                                      function_arn=event.function_arn))
             except Throttled:
                 await asyncio.sleep(THROTTLE_RETRY_S)  # throttles are retried, not counted
                 continue
-            attempts += 1
+            event.attempts += 1
             if not result.function_error:
                 break
-            if attempts > self.settings.event_retries:
-                self._write_failure(payload, request_id, result, attempts, "RetriesExhausted",
-                                    version)
+            if event.attempts > self.settings.event_retries:
+                self._write_failure(payload, request_id, result, event.attempts,
+                                    "RetriesExhausted", version)
                 break
+            if self._queue is not None:
+                self._queue.update(event)
             delays = self.settings.event_retry_delays_s
-            await asyncio.sleep(delays[min(attempts - 1, len(delays) - 1)] if delays else 0)
+            await asyncio.sleep(delays[min(event.attempts - 1, len(delays) - 1)]
+                                if delays else 0)
         self._pending_events.pop(request_id, None)
+        if self._queue is not None:
+            self._queue.remove(event)
 
     def _write_failure(self, payload: bytes, request_id: str, result: InvocationResult | None,
                        attempts: int, condition: str, version: str = LATEST) -> None:
@@ -365,6 +399,22 @@ class Function:
             os.fsync(handle.fileno())
         self.sink(f"[{self.settings.name}] event {request_id} -> on-failure {target}")
 
+    def _leave_events(self) -> None:
+        """At stop: events not done stay in the queue on disk for the next start; without a
+        queue they go to the on-failure file ("EmulatorShutdown"), never dropped silently."""
+        if self._queue is not None:
+            if self._pending_events:
+                self.sink(f"[{self.settings.name}] {len(self._pending_events)} Event "
+                          f"invoke(s) stay queued in {self._queue.directory}: the next start "
+                          "of this function runs them")
+            self._queue.close()
+            self._queue = None
+        else:
+            for event in list(self._pending_events.values()):
+                self._write_failure(event.payload, event.request_id, None, event.attempts,
+                                    "EmulatorShutdown", event.version)
+        self._pending_events.clear()
+
     # --- state and shutdown -------------------------------------------------------------
 
     def describe(self) -> dict[str, Any]:
@@ -385,8 +435,9 @@ class Function:
     async def stop(self, drain_s: float = 10.0) -> None:
         """Let in-flight work finish (up to ``drain_s``), then stop every environment.
 
-        Events still queued after the drain are written to the on-failure file with the
-        condition "EmulatorShutdown", so none is dropped silently."""
+        Events still queued after the drain stay in the event queue on disk for the next
+        start; without one they are written to the on-failure file with the condition
+        "EmulatorShutdown", so none is dropped silently."""
         if self._reaper is not None:
             self._reaper.cancel()
         for closing in list(self._closing):  # environments the reaper was retiring
@@ -399,9 +450,7 @@ class Function:
             await asyncio.sleep(0.05)
         for task in list(self._events):
             task.cancel()
-        for request_id, payload in list(self._pending_events.items()):
-            self._write_failure(payload, request_id, None, 0, "EmulatorShutdown")
-        self._pending_events.clear()
+        self._leave_events()
         for env in list(self.environments):
             try:
                 await self._retire(env)

@@ -82,6 +82,7 @@ def function_for(service: ServiceSpec | Path | str, services: LocalServices | No
         log_format=spec.service.log_format, log_level=spec.service.log_level,
         event_max_age_s=spec.service.event_max_age_s,
         on_failure=(spec.root / ".modelambda" / "on-failure.jsonl").resolve(),
+        event_queue=(spec.root / ".modelambda" / "event-queue").resolve(),
     )
     return settings, spec
 
