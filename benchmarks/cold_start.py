@@ -1,31 +1,32 @@
-"""Cold start: our handler against a hand-written minimal handler, in one run.
+"""Cold start in a bare process: modelambda's handler against a hand-written one, in one run.
 
-For iris (ONNX RandomForest) and MiniLM (90 MB ONNX + tokenizer), each sample is a fresh
-Python process that goes from nothing to its first prediction:
+Issue 13's row "cold start of the in-function runtime in a bare python3.12 process on the
+built bundle". iris (ONNX RandomForest) and MiniLM (90 MB ONNX + tokenizer) are built as
+``modelambda up`` builds them; every sample is a fresh ``python3.12 -S`` process with the
+function's module path (task root, layers, Lambda's runtime packages) and the task root as
+working directory, from nothing to its first prediction:
 
-- ``modelambda``: Lambda's view of our function: ``import modelambda.runtime.handler`` with
-  ``LAMBDA_TASK_ROOT`` at a bundle layout (compiled ``modelambda.json``, model, hooks), then
-  ``handle(event, None)``;
-- ``hand-written``: the least code that does the same job with onnxruntime directly: import
-  numpy and onnxruntime (and tokenizers), create the session, build the input, run, print.
+- ``modelambda``: ``import modelambda.runtime.handler``, then ``handle(event, None)``;
+- ``hand-written``: the least code that does the same job with onnxruntime directly
+  (``HAND_IRIS_FUNCTION``, ``HAND_MINILM_FUNCTION``: the same modules ``cold_emulator.py``
+  runs as functions), loading the model file the build ships from the same task root.
 
-Both read the same model files from the same task root: the ones a build ships, i.e. ONNX
-files offline-optimised by the build's own ``optimized_onnx`` (a build-time gain that any
-hand-written function could ship too, so it is not counted as lower runtime overhead). That
-gain is reported on its own line: session creation from the raw file against the shipped
-file, in one process.
+Both load the files a build ships: ONNX offline-optimised by the build's ``optimized_onnx``
+(a build-time gain any hand-written function could ship too). That gain is on its own line:
+session creation from the raw file against the shipped one, in one process.
 
-Both run with the same interpreter, alternating, so machine noise hits them alike. The
-result is the ratio of medians (ours / hand-written; under 1.0 would be faster). Also: the
-import time of ``modelambda.runtime`` alone.
+Samples take turns (the order flips every round), timed to the printed answer (the time to
+the process's exit, teardown included, is in the JSON). The result is the ratio of medians
+(modelambda / hand-written). Also: the import time of ``modelambda.runtime`` alone. The JSON's
+``summary`` holds the rows ``cold_bare_iris`` and ``cold_bare_minilm``.
 
-Usage: python benchmarks/cold_start.py [--runs N] [--json FILE]
+Usage: python benchmarks/cold_start.py [--runs N] [--quick] [--json FILE]
 """
 
 from __future__ import annotations
 
 import argparse
-import compileall
+import dataclasses
 import importlib.util
 import json
 import os
@@ -34,6 +35,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from types import ModuleType
@@ -53,32 +55,51 @@ out = h.handle(json.loads(sys.argv[1]), None)
 print(json.dumps(out)[:80])
 """
 
-HAND_IRIS = """
-import json, sys
+# The hand-written functions: the least code a person would write for the job with
+# onnxruntime directly, as a Lambda handler module (init at import, as Lambda runs it). They
+# load the model file the build ships from the task root. ``cold_emulator.py`` runs them as
+# functions in the emulator; HAND_IRIS and HAND_MINILM run the same code in a bare process.
+HAND_IRIS_FUNCTION = """
+import os
 import numpy as np
 import onnxruntime as ort
-session = ort.InferenceSession(sys.argv[2] + "/model.onnx", providers=["CPUExecutionProvider"])
-x = np.asarray(json.loads(sys.argv[1])["instances"], dtype=np.float32)
-label, proba = session.run(None, {"input": x})
-out = {"predictions": [{"label": int(label[0]), "probabilities": proba[0].tolist()}]}
-print(json.dumps(out)[:80])
+session = ort.InferenceSession(os.environ["LAMBDA_TASK_ROOT"] + "/model.onnx",
+                               providers=["CPUExecutionProvider"])
+def handler(event, context):
+    x = np.asarray(event["instances"], dtype=np.float32)
+    label, proba = session.run(None, {"input": x})
+    return {"predictions": [{"label": int(label[0]), "probabilities": proba[0].tolist()}]}
 """
 
-HAND_MINILM = """
-import json, sys
+HAND_MINILM_FUNCTION = """
+import os
 import numpy as np
 import onnxruntime as ort
 from tokenizers import Tokenizer
-root = sys.argv[2] + "/model"
-tok = Tokenizer.from_file(root + "/tokenizer.json")
-tok.no_padding(); tok.enable_truncation(max_length=256); tok.enable_padding(pad_id=0)
+root = os.environ["LAMBDA_TASK_ROOT"] + "/model"
+tokenizer = Tokenizer.from_file(root + "/tokenizer.json")
+tokenizer.no_padding()
+tokenizer.enable_truncation(max_length=256)
+tokenizer.enable_padding(pad_id=0)
 session = ort.InferenceSession(root + "/model.onnx", providers=["CPUExecutionProvider"])
-enc = tok.encode_batch(json.loads(sys.argv[1])["instances"])
-ids = np.array([e.ids for e in enc], dtype=np.int64)
-mask = np.array([e.attention_mask for e in enc], dtype=np.int64)
-(emb,) = session.run(None, {"input_ids": ids, "attention_mask": mask})
-print(json.dumps({"predictions": emb.tolist()})[:80])
+def handler(event, context):
+    enc = tokenizer.encode_batch(event["instances"])
+    ids = np.array([e.ids for e in enc], dtype=np.int64)
+    mask = np.array([e.attention_mask for e in enc], dtype=np.int64)
+    (emb,) = session.run(None, {"input_ids": ids, "attention_mask": mask})
+    return {"predictions": emb.tolist()}
 """
+
+
+def bare(function: str) -> str:
+    """A hand-written function as a ``python -c`` script: argv[1] the event, argv[2] the task
+    root (LAMBDA_TASK_ROOT unless the caller set it); prints the answer."""
+    return ('import json, os, sys\nos.environ.setdefault("LAMBDA_TASK_ROOT", sys.argv[2])\n'
+            + function + "print(json.dumps(handler(json.loads(sys.argv[1]), None))[:80])\n")
+
+
+HAND_IRIS = bare(HAND_IRIS_FUNCTION)
+HAND_MINILM = bare(HAND_MINILM_FUNCTION)
 
 
 SESSION_GAIN = """
@@ -165,124 +186,186 @@ def gain_line(name: str, gain: dict[str, Any]) -> str:
             f"of {gain['runs']}, one process){note}")
 
 
-def copy_runtime(target: Path) -> None:
-    """What ships inside a function: modelambda's runtime package, with compiled bytecode
-    (Lambda's /var/task is read-only, so a function without .pyc compiles on every start)."""
-    src = ROOT / "src" / "modelambda"
-    (target / "modelambda").mkdir()
-    for name in ("__init__.py", "limits.py"):
-        shutil.copy(src / name, target / "modelambda" / name)
-    shutil.copytree(src / "runtime", target / "modelambda" / "runtime",
-                    ignore=shutil.ignore_patterns("__pycache__"))
-    compileall.compile_dir(str(target / "modelambda"), quiet=1)
+@dataclasses.dataclass
+class Case:
+    """One model as the emulator runs it: its build, its event and its hand-written code."""
+
+    name: str
+    service: Path  # the private copy of the example that was built
+    settings: Any  # modelambda.local.settings.FunctionSettings
+    event: dict[str, Any]
+    hand_function: str  # the hand-written handler module's source
+
+    @property
+    def task(self) -> Path:
+        return Path(self.settings.task_dir)
+
+    @property
+    def pythonpath(self) -> str:
+        """The environment's module search path (task root, layers, Lambda's runtime
+        packages) with host paths: the function's own staged dependencies."""
+        from modelambda.local.sandbox import python_path
+
+        s = self.settings
+        return python_path(s.python_version, str(s.task_dir),
+                           str(s.opt_dir) if s.opt_dir else None, str(s.runtime_dir))
 
 
-def bundle_layout(service: Path, target: Path) -> Path:
-    """The function's task root as a bundle unpacks it: runtime, config, model, user code.
+def built_cases(tmp: Path, models: tuple[str, ...] = ("iris", "minilm"),
+                strategy: str | None = None) -> dict[str, Case]:
+    """iris and MiniLM built as ``modelambda up`` builds them (dependency cache reused), from
+    private copies of the examples under ``tmp``."""
+    from modelambda.local.services import function_for
 
-    The model files are the ones a build ships (ONNX offline-optimised by the build's own
-    code), with the checksums of those files, as in a build's modelambda.json."""
-    from modelambda.package.build import publishable_model
-    from modelambda.spec import compile_runtime_config, load_spec, model_files
-
-    spec = load_spec(service)
-    target.mkdir(parents=True)
-    copy_runtime(target)
-    rel = spec.model.path
-    shipped = publishable_model(spec, target.parent / f".{target.name}-optimized")
-    model = target / rel
-    for name, source in shipped.items():
-        dest = model / name if spec.model_path.is_dir() else model
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(source, dest)
-    for py in service.glob("*.py"):
-        if py.name not in ("train.py", "get_model.py"):
-            shutil.copy(py, target / py.name)
-    config = compile_runtime_config(spec, {"kind": "bundle", "path": rel},
-                                    files=model_files(model))
-    (target / "modelambda.json").write_text(json.dumps(config.to_dict()))
-    return target
+    cases = {}
+    for name in models:
+        if name == "iris":
+            service = tmp / "iris"
+            shutil.copytree(ROOT / "examples" / "iris", service,
+                            ignore=shutil.ignore_patterns(".modelambda"))
+            event, hand = IRIS_EVENT, HAND_IRIS_FUNCTION
+        else:
+            service, event, hand = minilm_service(tmp), MINILM_EVENT, HAND_MINILM_FUNCTION
+        settings, _ = function_for(service, strategy=strategy)
+        cases[name] = Case(name, service, settings, event, hand)
+    return cases
 
 
 def minilm_service(tmp: Path) -> Path:
-    service = tmp / "minilm-src"
+    service = tmp / "minilm"
     shutil.copytree(MINILM_EXAMPLE, service,
                     ignore=shutil.ignore_patterns("model", ".modelambda"))
     install_minilm(service / "model")
     return service
 
 
-def time_process(code: str, event: dict[str, object], task_root: Path) -> float:
-    # As on Lambda, the task root is the working directory and first on sys.path, so the
-    # modelambda shipped in it is the one imported (not this checkout's editable install).
-    env = {**os.environ, "LAMBDA_TASK_ROOT": str(task_root), "PYTHONPATH": str(task_root),
+def run_process(python: str, code: str, args: list[str], task_root: Path, pythonpath: str,
+                expect: str = '"predictions"') -> tuple[float, float]:
+    """A fresh ``python -S`` process on the function's module path, as Lambda starts one
+    (task root as working directory and LAMBDA_TASK_ROOT): (ms to the line holding
+    ``expect``, the moment a client would have its answer; ms to the process's exit,
+    interpreter teardown included)."""
+    env = {**os.environ, "LAMBDA_TASK_ROOT": str(task_root), "PYTHONPATH": pythonpath,
            "PYTHONDONTWRITEBYTECODE": "1"}
+    for name in ("MODELAMBDA_TASK_ROOT", "MODELAMBDA_OPT_DIR", "MODELAMBDA_TMP_DIR",
+                 "VIRTUAL_ENV"):
+        env.pop(name, None)
     start = time.perf_counter()
-    done = subprocess.run([sys.executable, "-c", code, json.dumps(event), str(task_root)],
-                          capture_output=True, text=True, env=env, cwd=task_root)
-    elapsed = (time.perf_counter() - start) * 1000
-    if done.returncode != 0 or '"predictions"' not in done.stdout:
-        raise SystemExit(f"a sample failed:\n{done.stdout}\n{done.stderr}")
-    return elapsed
+    proc = subprocess.Popen([python, "-u", "-S", "-c", code, *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, env=env, cwd=task_root,
+                            stdin=subprocess.DEVNULL)
+    killer = threading.Timer(300, proc.kill)  # bounded, whatever the process does
+    killer.start()
+    try:
+        assert proc.stdout is not None
+        seen, answered = [], None
+        for line in proc.stdout:
+            seen.append(line)
+            if answered is None and expect in line:
+                answered = (time.perf_counter() - start) * 1000
+        code_ = proc.wait()
+        exited = (time.perf_counter() - start) * 1000
+    finally:
+        killer.cancel()
+    if code_ != 0 or answered is None:
+        raise SystemExit(f"a sample failed ({code_}):\n{''.join(seen)[-3000:]}")
+    return answered, exited
 
 
-def import_time_ms(runs: int, task_root: Path) -> float:
-    code = ("import time; t = time.perf_counter(); import modelambda.runtime; "
-            "print((time.perf_counter() - t) * 1000)")
-    samples = [float(subprocess.run([sys.executable, "-c", code], capture_output=True,
-                                    text=True, check=True, cwd=task_root,
-                                    env={**os.environ, "PYTHONPATH": str(task_root)}).stdout)
-               for _ in range(runs)]
+IMPORT_TIME = ("import time; t = time.perf_counter(); import modelambda.runtime; "
+               "print('ms', (time.perf_counter() - t) * 1000)")
+
+
+def import_time_ms(case: Case, runs: int) -> float:
+    samples = []
+    for _ in range(runs):
+        env = {**os.environ, "PYTHONPATH": case.pythonpath}
+        env.pop("VIRTUAL_ENV", None)
+        out = subprocess.run([case.settings.python, "-S", "-c", IMPORT_TIME],
+                             capture_output=True, text=True, check=True, cwd=case.task,
+                             env=env).stdout
+        samples.append(float(out.split()[-1]))
     return statistics.median(samples)
 
 
-def compare(name: str, task_root: Path, event: dict[str, object], hand: str,
-            runs: int) -> dict[str, object]:
-    time_process(OURS, event, task_root)  # warm the page cache for both
-    time_process(hand, event, task_root)
-    ours, baseline = [], []
-    for _ in range(runs):
-        ours.append(time_process(OURS, event, task_root))
-        baseline.append(time_process(hand, event, task_root))
+def compare(case: Case, runs: int) -> dict[str, Any]:
+    """modelambda's handler against the hand-written one, fresh processes taking turns."""
+    python, event = case.settings.python, json.dumps(case.event)
+    sides = {"modelambda": OURS, "hand_written": bare(case.hand_function)}
+    for code in sides.values():  # the page cache, not measured
+        run_process(python, code, [event, str(case.task)], case.task, case.pythonpath)
+    answer: dict[str, list[float]] = {side: [] for side in sides}
+    exit_: dict[str, list[float]] = {side: [] for side in sides}
+    for i in range(runs):
+        order = list(sides) if i % 2 == 0 else list(reversed(sides))
+        for side in order:
+            a, e = run_process(python, sides[side], [event, str(case.task)], case.task,
+                               case.pythonpath)
+            answer[side].append(a)
+            exit_[side].append(e)
+    med = {side: statistics.median(v) for side, v in answer.items()}
     result = {
-        "model": name, "runs": runs,
-        "modelambda_ms": round(statistics.median(ours), 1),
-        "hand_written_ms": round(statistics.median(baseline), 1),
-        "ratio": round(statistics.median(ours) / statistics.median(baseline), 3),
-        "modelambda_samples": [round(s, 1) for s in ours],
-        "hand_written_samples": [round(s, 1) for s in baseline],
+        "model": case.name, "runs": runs, "python": python,
+        "modelambda_ms": round(med["modelambda"], 1),
+        "hand_written_ms": round(med["hand_written"], 1),
+        "ratio": round(med["modelambda"] / med["hand_written"], 3),
+        "to_exit_ms": {side: round(statistics.median(v), 1) for side, v in exit_.items()},
+        "samples_ms": {side: [round(s, 1) for s in v] for side, v in answer.items()},
     }
-    print(f"{name:8s} modelambda {result['modelambda_ms']:7.1f} ms   hand-written "
+    print(f"{case.name:8s} modelambda {result['modelambda_ms']:7.1f} ms   hand-written "
           f"{result['hand_written_ms']:7.1f} ms   ratio {result['ratio']:.3f}", flush=True)
     return result
 
 
+# the issue's goals for this benchmark's rows (issue 13)
+GOALS = {"cold_bare_iris": 1.0, "cold_bare_minilm": 0.9}
+
+
+def summary_row(value: float, goal: float, detail: str, unit: str = "x") -> dict[str, Any]:
+    """One row of a benchmark's ``summary`` (read by ``performance.py``)."""
+    return {"value": round(value, 3), "unit": unit, "goal": goal, "met": value <= goal,
+            "detail": detail}
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description="cold start: ours vs hand-written")
-    parser.add_argument("--runs", type=int, default=11)
+    parser = argparse.ArgumentParser(description="cold start in a bare python process: "
+                                     "modelambda's handler against the hand-written one")
+    parser.add_argument("--runs", type=int, default=None, help="samples per side (11; 5 "
+                        "with --quick)")
+    parser.add_argument("--quick", action="store_true", help="fewer samples")
     parser.add_argument("--json", type=Path, default=ROOT / "benchmarks" / "results" /
                         "cold_start.json")
     args = parser.parse_args()
-    results: dict[str, Any] = {"python": sys.version.split()[0]}
-    with tempfile.TemporaryDirectory() as tmp_name:
+    runs = args.runs or (5 if args.quick else 11)
+    began = time.perf_counter()
+    results: dict[str, Any] = {"load_average_start": os.getloadavg()}
+    with tempfile.TemporaryDirectory(prefix="modelambda-cold-") as tmp_name:
         tmp = Path(tmp_name)
-        iris_service = ROOT / "examples" / "iris"
-        minilm_src = minilm_service(tmp)
-        iris = bundle_layout(iris_service, tmp / "iris")
-        minilm = bundle_layout(minilm_src, tmp / "minilm")
-        results["import_modelambda_runtime_ms"] = round(import_time_ms(args.runs, iris), 2)
+        cases = built_cases(tmp)
+        results["python"] = cases["iris"].settings.python
+        results["import_modelambda_runtime_ms"] = round(import_time_ms(cases["iris"], runs), 2)
         print(f"import modelambda.runtime: {results['import_modelambda_runtime_ms']} ms")
-        print("both sides load the model file the build ships (ONNX offline-optimised)")
-        results["iris"] = compare("iris", iris, IRIS_EVENT, HAND_IRIS, args.runs)
-        results["minilm"] = compare("minilm", minilm, MINILM_EVENT, HAND_MINILM, args.runs)
-        for name, service, root in (("iris", iris_service, iris),
-                                    ("minilm", minilm_src, minilm)):
-            gain = session_gain(sys.executable, *onnx_pair(service, root), args.runs)
+        print("both sides: python -S on the built bundle's task root and module path, loading "
+              "the model file the build ships (ONNX offline-optimised)")
+        for name, case in cases.items():
+            results[name] = compare(case, runs)
+        for name, case in cases.items():
+            gain = session_gain(case.settings.python, *onnx_pair(case.service, case.task),
+                                runs, case.pythonpath)
             results[name]["build_optimisation"] = gain
             print(gain_line(name, gain), flush=True)
+    results["summary"] = {
+        f"cold_bare_{name}": summary_row(
+            results[name]["ratio"], GOALS[f"cold_bare_{name}"],
+            f"modelambda {results[name]['modelambda_ms']} ms / hand-written "
+            f"{results[name]['hand_written_ms']} ms, fresh python3.12 -S processes on the "
+            f"built bundle, median of {runs}")
+        for name in ("iris", "minilm")}
+    results["load_average_end"] = os.getloadavg()
+    results["elapsed_s"] = round(time.perf_counter() - began, 1)
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(results, indent=2))
-    print(f"wrote {args.json}")
+    print(f"wrote {args.json} ({results['elapsed_s']} s)")
 
 
 if __name__ == "__main__":
