@@ -33,7 +33,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from modelambda.local import cgroups, errortypes
+from modelambda.local import cgroups, errortypes, procfs
 from modelambda.local.environment import BUSY, DEAD, IDLE, STARTING, Environment, InitFailed
 from modelambda.local.errorlog import log_exception
 from modelambda.local.eventqueue import EventQueue, QueueBusy, QueuedEvent
@@ -147,6 +147,14 @@ class Function:
         version or an alias)."""
         invocation.function_arn = invocation.function_arn or self.settings.arn
         env = self._take_idle(invocation.version)
+        while env is not None and env.frozen and env.proc is not None and \
+                procfs.sigkill_pending(procfs.descendants(env.proc.pid)):
+            # killed while frozen: it would die the moment it is thawed, failing a request
+            # it never ran; Lambda never hands an event to a dead environment
+            self.sink(f"[{env.id}] was killed while frozen: retired, not used")
+            env.reserved = False
+            await self._retire(env)
+            env = self._take_idle(invocation.version)
         cold = env is None
         if env is None:
             if self.active() >= self.limit:

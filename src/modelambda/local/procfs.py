@@ -26,6 +26,22 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
+def sigkill_pending(pids: list[int]) -> bool:
+    """Whether any of ``pids`` has a SIGKILL pending: sent while the process was frozen
+    (cgroup freezer), it takes effect only once the process is thawed."""
+    bit = 1 << (9 - 1)  # SIGKILL is 9; SigPnd/ShdPnd are hex masks, signal n at bit n-1
+    for member in pids:
+        try:
+            with open(f"/proc/{member}/status") as handle:
+                for line in handle:
+                    if line.startswith(("SigPnd:", "ShdPnd:")) and \
+                            int(line.split()[1], 16) & bit:
+                        return True
+        except (OSError, ValueError, IndexError):
+            continue
+    return False
+
+
 def tree_rss_bytes(pid: int) -> int:
     """Sum of resident set sizes of ``pid`` and its descendants (0 when it is gone)."""
     return rss_bytes(descendants(pid))
