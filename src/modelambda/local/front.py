@@ -129,7 +129,7 @@ class Front:
                 return service_error(413, "RequestEntityTooLargeException",
                                      f"Request must be smaller than {limits.ASYNC_PAYLOAD_BYTES}"
                                      " bytes for the InvokeAsync operation", request_id)
-            function.submit_event(payload, request_id, version, arn)
+            await function.submit_event(payload, request_id, version, arn)
             return HttpResponse(202, b"", [("x-amzn-RequestId", request_id)])
         if kind != "RequestResponse":
             return service_error(400, "InvalidParameterValueException",
