@@ -222,7 +222,55 @@ def warm_calls(emu: EmulatorThread, iris: FunctionSettings
 
     return {"in_process": direct, "emulator_http": via_http("iris"),
             "emulator_boto3": via_boto3, "noop_http": via_http("noop"),
-            "iris_1thread_http": via_http("iris-1thread")}, close
+            "iris_1thread_http": via_http("iris-1thread"),
+            # the same calls while a browser watches the console (its live stream; last, so
+            # the block after it is the in-process one, untouched by a stream still closing)
+            CONSOLE_KIND: via_http("iris")}, close
+
+
+CONSOLE_KIND = "emulator_http_console"
+
+
+class ConsoleClient:
+    """What a browser on the console costs the emulator: its live stream (server-sent
+    events), read on a thread until closed."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.events = 0
+        self._conn: http.client.HTTPConnection | None = None
+        self._response: http.client.HTTPResponse | None = None
+        self._thread: threading.Thread | None = None
+
+    def connect(self) -> None:
+        self._conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        self._conn.request("GET", "/console/api/live", headers={
+            "Host": f"127.0.0.1:{self.port}", "Accept": "text/event-stream"})
+        self._response = self._conn.getresponse()
+        if self._response.status != 200:
+            raise RuntimeError(f"console stream: HTTP {self._response.status}")
+        first = threading.Event()
+
+        def read(response: http.client.HTTPResponse) -> None:
+            with contextlib.suppress(OSError, ValueError, AttributeError):
+                for line in response:
+                    if line.startswith(b"event: "):
+                        self.events += 1
+                        first.set()
+        self._thread = threading.Thread(target=read, args=(self._response,), daemon=True)
+        self._thread.start()
+        if not first.wait(10):
+            raise RuntimeError("console stream: no first update in 10 s")
+
+    def disconnect(self) -> None:
+        if self._response is not None and self._conn is not None:
+            with contextlib.suppress(OSError):
+                self._conn.sock.shutdown(socket.SHUT_RDWR)  # type: ignore[union-attr]
+            self._response.close()
+            self._conn.close()
+        if self._thread is not None:
+            self._thread.join(5)
+        self._conn = self._response = self._thread = None
 
 
 def warm_latency(emu: EmulatorThread, sink: ReportSink, functions: dict[str, FunctionSettings],
@@ -237,12 +285,17 @@ def warm_latency(emu: EmulatorThread, sink: ReportSink, functions: dict[str, Fun
             call()
     sink.recording = True
     deadline = time.monotonic() + 120  # bounded whatever the machine does
+    console = ConsoleClient(emu.emulator.port)
     for _ in range(max(1, requests // block)):
         for kind, call in kinds.items():  # alternating blocks: noise hits every kind alike
+            if kind == CONSOLE_KIND:
+                console.connect()
             for _ in range(block):
                 start = time.perf_counter()
                 call()
                 samples[kind].append((time.perf_counter() - start) * 1000)
+            if kind == CONSOLE_KIND:
+                console.disconnect()
         if time.monotonic() > deadline:
             log("warm latency: time bound reached, stopping early")
             break
@@ -251,7 +304,9 @@ def warm_latency(emu: EmulatorThread, sink: ReportSink, functions: dict[str, Fun
 
     result: dict[str, Any] = {kind: summary(values) for kind, values in samples.items()}
     base = result["in_process"]
-    for kind in ("emulator_http", "emulator_boto3", "noop_http", "iris_1thread_http"):
+    result[CONSOLE_KIND]["live_updates"] = console.events
+    for kind in ("emulator_http", "emulator_boto3", "noop_http", "iris_1thread_http",
+                 CONSOLE_KIND):
         result[kind]["overhead_p50_ms"] = round(result[kind]["p50_ms"] - base["p50_ms"], 4)
         result[kind]["overhead_p99_ms"] = round(result[kind]["p99_ms"] - base["p99_ms"], 4)
     result["environment_duration"] = {
@@ -737,7 +792,8 @@ def table_warm(warm: dict[str, Any], out: list[str]) -> None:
                   ("emulator_http", "emulator Invoke API, http.client"),
                   ("emulator_boto3", "emulator Invoke API, boto3 lambda client"),
                   ("noop_http", "  diag: do-nothing handler, http.client"),
-                  ("iris_1thread_http", "  diag: iris, onnxruntime 1 thread, http.client")]
+                  ("iris_1thread_http", "  diag: iris, onnxruntime 1 thread, http.client"),
+                  (CONSOLE_KIND, "emulator Invoke API, console open (live)")]
         for key, label in labels:
             row = warm[key]
             extra = (f" {row['overhead_p50_ms']:8.3f} {row['overhead_p99_ms']:8.3f}"

@@ -70,10 +70,21 @@ def run(args: argparse.Namespace) -> int:
     if args.plot is not None:
         report.plot(options, recommendation, args.plot)
         say(f"wrote {args.plot}")
+    data = report.as_json(options, recommendation, inputs, spec.service.name)
+    _keep_last(spec.root / ".modelambda" / "advise" / "advise.json", data, say)
     if args.json:
-        print(json.dumps(report.as_json(options, recommendation, inputs, spec.service.name),
-                         indent=1, default=str))
+        print(json.dumps(data, indent=1, default=str))
     else:
         print(report.text(options, recommendation, inputs,
                           report.header_line(spec.service.name, inputs)))
     return 0
+
+
+def _keep_last(path: Path, data: dict[str, Any], say: Any) -> None:
+    """The last advice, where ``up``'s console shows it (a read-only service directory only
+    loses that)."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(data, indent=1, default=str) + "\n")
+    except OSError as exc:
+        say(f"cannot keep the advice in {path} for the console: {exc.strerror}")

@@ -119,6 +119,7 @@ def run(args: argparse.Namespace) -> int:
 
 async def _serve(args: argparse.Namespace, functions: list[Any], services: Any) -> int:
     from modelambda.local import state
+    from modelambda.local.console import Service
     from modelambda.local.emulator import Emulator
     from modelambda.local.results import Invocation
 
@@ -136,7 +137,7 @@ async def _serve(args: argparse.Namespace, functions: list[Any], services: Any) 
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     for settings, spec in functions:
-        emulator.add_function(settings, [spec.model.name])
+        emulator.add_function(settings, [spec.model.name], Service.of(spec, services))
         pad = " " * len(settings.name)
         print(f"{settings.name}: strategy {spec.strategy.kind}\n"
               f"{pad}  Invoke API {emulator.url} (FunctionName={settings.name}:"
@@ -164,7 +165,7 @@ async def _serve(args: argparse.Namespace, functions: list[Any], services: Any) 
                     print(f"{settings.name} answered {request} ({ms:.0f} ms, cold): {status}"
                           f"{_short(result.payload)}", flush=True)
         print(f"modelambda: ready on {emulator.url} ({len(functions)} function(s)); "
-              "Ctrl-C to stop", flush=True)
+              f"console {emulator.url}/ ; Ctrl-C to stop", flush=True)
         await stop.wait()
         print("modelambda: stopping: draining in-flight requests", flush=True)
     finally:

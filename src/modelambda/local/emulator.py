@@ -16,6 +16,7 @@ from typing import Any
 
 from modelambda import limits
 from modelambda.local import cgroups
+from modelambda.local.console import Console, Service
 from modelambda.local.errorlog import log_exception
 from modelambda.local.front import Front, too_large_response
 from modelambda.local.function import Function
@@ -44,6 +45,7 @@ class Emulator:
         self.tmp_root = tmp_root or (self._tmp.name if self._tmp else "")
         self.functions: dict[str, Function] = {}
         self.models: dict[str, str] = {}  # model name -> function name, for the v2 paths
+        self.console = Console(self)  # the page at / and its JSON API (local/console/)
         self.front = Front(self)
         # A body just over 6 MB must reach the front to get the Invoke API's own 413.
         self.server = HttpServer(self.front.handle, host, port,
@@ -61,11 +63,17 @@ class Emulator:
     async def start(self) -> None:
         await self.server.start()
 
-    def add_function(self, settings: FunctionSettings, models: Iterable[str] = ()) -> Function:
+    def add_function(self, settings: FunctionSettings, models: Iterable[str] = (),
+                     service: Service | None = None) -> Function:
+        """Run a function (``service``: the spec it was built from and its model store, for
+        the console)."""
         if settings.name in self.functions:
             raise ValueError(f"a function named {settings.name!r} is already running")
         function = Function(settings, self.sink, self.tmp_root, self.max_environments,
                             self.idle_timeout_s, self.use_cgroups)
+        function.observer = self.console.log  # its invocations, for the console
+        if service is not None:
+            self.console.add_service(settings.name, service)
         function.start()
         self.functions[settings.name] = function
         for model in models:
@@ -112,6 +120,7 @@ class Emulator:
 
     async def stop(self, drain_s: float = 10.0) -> None:
         """Stop taking requests, drain in-flight work, stop every environment."""
+        self.console.close()  # its live streams would hold the server open
         try:
             await self.server.stop(drain_s)  # requests in flight get their answers
         except Exception as exc:  # the functions are stopped all the same
@@ -153,9 +162,10 @@ class EmulatorThread:
     def url(self) -> str:
         return self.emulator.url
 
-    def add_function(self, settings: FunctionSettings, models: Iterable[str] = ()) -> Function:
+    def add_function(self, settings: FunctionSettings, models: Iterable[str] = (),
+                     service: Service | None = None) -> Function:
         async def add() -> Function:
-            return self.emulator.add_function(settings, models)
+            return self.emulator.add_function(settings, models, service)
 
         result: Function = self.call(add())
         return result

@@ -144,6 +144,9 @@ class Environment:
         self.last_used = self.created
         self.init_ms: float | None = None
         self.exit_code: int | None = None
+        # why it ended, once it has (timed out, out of memory, exited, reaped, ...): the
+        # console keeps a retired environment visible with it
+        self.end_reason: str | None = None
         self.proc: SpawnedProcess | PolledProcess | None = None
         self.restored = False  # started from a SnapStart snapshot instead of a fresh init
         self._queue: asyncio.Queue[Invocation | None] = asyncio.Queue()
@@ -318,6 +321,11 @@ class Environment:
         assert self._ready is not None
         await asyncio.wait_for(asyncio.shield(self._ready), timeout)
 
+    def ended(self, reason: str) -> None:
+        """Say why this environment ends (the first reason given stays)."""
+        if self.end_reason is None:
+            self.end_reason = reason
+
     def kill(self) -> None:
         self._cancel_freeze()
         for extension in self.extensions.values():
@@ -337,6 +345,7 @@ class Environment:
         environment's extensions get their SHUTDOWN event first, as on Lambda."""
         if self.state == IDLE and any("SHUTDOWN" in e.events for e in self.extensions.values()):
             await self._shutdown_extensions()
+        self.ended("stopped")
         self.kill()
         if self.proc is not None:
             try:
@@ -420,6 +429,7 @@ class Environment:
                     # their time is the invocation's, as on Lambda
                     await asyncio.gather(*extensions)
         except TimeoutError:
+            self.ended(f"{errortypes.TIMED_OUT}: timed out after {self.settings.timeout_s:.2f} s")
             self.kill()
             timeout = f"{self.settings.timeout_s:.2f}"
             payload = _json_bytes(_error(
@@ -449,6 +459,7 @@ class Environment:
         result.logs = self._current_logs
         self._current = None
         if self._retire_after:  # its runtime is on its way out: never handed another event
+            self.ended(f"{errortypes.RESPONSE_SIZE_TOO_LARGE}: its runtime exits")
             self.kill()
         if self.state == BUSY:
             self.state = IDLE
@@ -521,6 +532,7 @@ class Environment:
                       f"{error['errorMessage']}")
             if path == "/init/error" and self._ready is not None and not self._ready.done():
                 self._init_error = error  # an extension's failed init fails the init
+                self.ended(f"init failed: extension {extension.name}: {error['errorType']}")
                 self._ready.set_exception(InitFailed(error))
                 self.kill()
             return HttpResponse(202, b'{"status":"OK"}')
@@ -696,6 +708,7 @@ class Environment:
         else:
             failure = _error(errortypes.EXIT_ERROR,
                              f"Runtime exited with error: exit status {code}")
+        self.ended(f"{failure['errorType']}: {failure['errorMessage']}")
         if self._ready is not None and not self._ready.done():
             for fd in self._fds:
                 self._drain(fd)
@@ -816,5 +829,7 @@ class Environment:
                 "max_rss_mb": round(self.peak_rss / MB, 1),
                 "init_ms": None if self.init_ms is None else round(self.init_ms, 2),
                 "idle_s": round(time.monotonic() - self.last_used, 1),
-                "frozen": self.frozen,
+                "frozen": self.frozen, "restored": self.restored,
+                "age_s": round(time.monotonic() - self.created, 1),
+                "end_reason": self.end_reason,
                 "extensions": sorted(e.name for e in self.extensions.values())}

@@ -11,6 +11,7 @@
   HTTP response by Function URL rules;
 - the v2 inference protocol paths (``/v2/models/{name}/...``), routed to the function that
   serves that model, through the same Function URL conversion;
+- ``/`` in a browser, and ``/console/...``: the console (``local/console/``);
 - ``GET /health``: each function's environments, and how they are isolated (``sandbox``:
   bwrap or plain; ``cgroups``: v1, v2 or off, per function and overall).
 """
@@ -25,6 +26,7 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 from modelambda import limits
+from modelambda.local.console import wants_page
 from modelambda.local.function import Function, Throttled
 from modelambda.local.httpserver import HttpRequest, HttpResponse
 from modelambda.local.results import Invocation, InvocationResult
@@ -68,6 +70,8 @@ class Front:
             return await self.function_url(name, "/" + rest, request)
         if path.startswith("/v2/"):
             return await self.v2(path, request)
+        if path.startswith("/console") or (path == "/" and wants_page(request)):
+            return await self.emulator.console.handle(request)
         if path in ("/health", "/"):
             return HttpResponse(200, json.dumps(self.emulator.describe()).encode(), [JSON])
         return HttpResponse(404, json.dumps({"message": f"no route for {path}; see /health"})

@@ -31,7 +31,7 @@ import json
 import os
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from modelambda.local import cgroups, errortypes, procfs
 from modelambda.local.environment import BUSY, DEAD, IDLE, STARTING, Environment, InitFailed
@@ -43,6 +43,15 @@ from modelambda.local.settings import LATEST, PUBLISHED, FunctionSettings
 from modelambda.local.snapstart import RestoredEnvironment, Template
 
 THROTTLE_RETRY_S = 0.5
+
+
+class Observer(Protocol):
+    """Told of what a function did (the console's record implements it)."""
+
+    def invoked(self, function: Function, invocation: Invocation, result: InvocationResult,
+                cold: bool) -> None: ...
+
+    def retired(self, function: Function, env: Environment) -> None: ...
 
 
 def _start_error(exc: Exception) -> dict[str, Any]:
@@ -82,6 +91,9 @@ class Function:
         self._template_ready: asyncio.Task[Template] | None = None
         self.versions = (LATEST, PUBLISHED)
         self.aliases = {settings.alias: PUBLISHED}
+        # who is told of each finished invocation and each retired environment (the
+        # console's record: an append to a bounded deque); None: nobody
+        self.observer: Observer | None = None
 
     def version_for(self, qualifier: str | None) -> str | None:
         """The version a qualifier names: none (or $LATEST), a version, or an alias; None
@@ -161,6 +173,8 @@ class Function:
                 raise Throttled(self.reason, self.limit)
             env, failure = await self._cold_start(invocation)
             if failure is not None:
+                if self.observer is not None:
+                    self.observer.invoked(self, invocation, failure, True)
                 return failure
             assert env is not None
         self._in_flight += 1
@@ -173,6 +187,8 @@ class Function:
                 await self._retire(env)
         if cold:
             result.logs = [*env.init_logs(), *result.logs]
+        if self.observer is not None:
+            self.observer.invoked(self, invocation, result, cold)
         return result
 
     def _new_environment(self, template: Template | None = None,
@@ -219,13 +235,16 @@ class Function:
             await env.wait_ready(timeout)
             return env, None
         except TimeoutError:
+            env.ended(f"{errortypes.INIT_TIMEOUT}: init ran past {timeout:.0f} s")
             await self._retire(env)
             return None, (None if on_timeout is None
                           else self._failure(invocation, env, on_timeout))
         except InitFailed as exc:
+            env.ended(f"init failed: {exc.error_type}")
             await self._retire(env)
             return None, self._failure(invocation, env, exc.payload)
         except Exception as exc:  # could not even start: no slot may stay taken
+            env.ended(f"could not start: {type(exc).__name__}")
             await self._retire(env)
             return None, self._failure(invocation, env, _start_error(exc))
 
@@ -247,7 +266,7 @@ class Function:
             await self._retire(placeholder)
             return None, self._failure(invocation, placeholder, _start_error(exc))
         assert template is not None
-        self.environments.remove(placeholder)
+        self.environments.remove(placeholder)  # a stand-in, not an environment that ended
         env = self._new_environment(template)
         try:
             await env.start()
@@ -289,6 +308,8 @@ class Function:
     async def _retire(self, env: Environment) -> None:
         if env in self.environments:
             self.environments.remove(env)
+            if self.observer is not None:
+                self.observer.retired(self, env)
         # on a task of its own, so that a cancelled caller (the reaper, at stop) does not
         # leave it half closed: stop() waits for it
         closing = asyncio.ensure_future(env.close())
@@ -307,6 +328,7 @@ class Function:
                     await self._retire(env)
                 elif env.state == IDLE and now - env.last_used > self.idle_timeout_s:
                     self.sink(f"[{env.id}] reaped after {self.idle_timeout_s:.0f} s idle")
+                    env.ended(f"reaped after {self.idle_timeout_s:.0f} s idle")
                     await self._retire(env)
 
     # --- asynchronous (Event) invocations -----------------------------------------------

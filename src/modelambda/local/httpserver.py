@@ -53,6 +53,19 @@ class HttpResponse:
         self.headers = headers or []
 
 
+class StreamResponse(HttpResponse):
+    """A response whose body is written as it is made (server-sent events): the head goes
+    out without a Content-Length, then ``stream(writer)`` writes until it returns, and the
+    connection closes."""
+
+    __slots__ = ("stream",)
+
+    def __init__(self, status: int, headers: list[tuple[str, str]],
+                 stream: Callable[[asyncio.StreamWriter], Awaitable[None]]) -> None:
+        super().__init__(status, b"", headers)
+        self.stream = stream
+
+
 Handler = Callable[[HttpRequest], Awaitable[HttpResponse]]
 # Whether a connection from this peer address (host, port) may be served; None: any.
 Admit = Callable[[tuple[str, int]], Awaitable[bool]]
@@ -213,6 +226,13 @@ class HttpServer:
         except Exception as exc:  # a bug in a handler must not kill the server, nor hide
             log_exception(f"{method} {target} on port {self.port}", exc)
             response = internal_error(exc)
+        if isinstance(response, StreamResponse):
+            lines = [f"HTTP/1.1 {response.status} {REASONS.get(response.status, 'Unknown')}",
+                     *(f"{name}: {value}" for name, value in response.headers),
+                     "Connection: close"]
+            writer.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1", "replace"))
+            await response.stream(writer)
+            return False
         keep_alive = keep_alive and not self._closing
         writer.write(encode_response(response, keep_alive))
         await writer.drain()
