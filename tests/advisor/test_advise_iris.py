@@ -19,6 +19,8 @@ def test_advise_iris_json_and_plot(tmp_path: Path) -> None:
                    "--requests-per-day", "5000", "--plot", plot, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
     doc = json.loads(done.stdout)
+    # the last advice is kept where up's console shows it
+    assert json.loads((iris / ".modelambda" / "advise" / "advise.json").read_text()) == doc
     assert doc["profile"]["source"] == "a short profile run"
     assert doc["profile"]["strategy"] == "bundle"
     names = [o["name"] for o in doc["options"]]

@@ -55,9 +55,9 @@ class Shots:
         self.directory = directory
         self.taken: list[Path] = []
 
-    def take(self, page: Any, name: str) -> Path:
+    def take(self, page: Any, name: str, full_page: bool = False) -> Path:
         path = self.directory / f"{name}.png"
-        page.screenshot(path=str(path))
+        page.screenshot(path=str(path), full_page=full_page)
         assert path.stat().st_size > 10_000, f"{path} looks empty"
         self.taken.append(path)
         keep = os.environ.get(SHOTS_ENV)

@@ -25,7 +25,7 @@ from modelambda.local.resources import LocalServices
 from modelambda.local.s3server import EmbeddedS3
 from modelambda.local.services import function_for
 from modelambda.spec import load_spec
-from tests.conftest import IRIS, make_app
+from tests.conftest import IRIS, ROOT, make_app
 from tests.console.conftest import Shots
 from tests.emulator.conftest import (  # noqa: F401  (fixtures)
     Emu,
@@ -38,6 +38,10 @@ from tests.store.conftest import BUCKET, s3, service  # noqa: F401  (the s3 fixt
 
 pytestmark = pytest.mark.slow
 ROWS = json.loads((IRIS / "request.json").read_text())
+# what `modelambda bench` wrote for MiniLM (docs/measurements) and `advise` for iris
+# (tests/data/console): real outputs, standing in for the last runs of this service's
+BENCH = ROOT / "docs" / "measurements" / "2026-11-28-minilm-bench"
+ADVICE = ROOT / "tests" / "data" / "console" / "advise-iris.json"
 SLEEPER = """
 import time
 def handler(event, context):
@@ -57,6 +61,12 @@ def iris(tmp_path: Path) -> Iterator[Emu]:
     root = tmp_path / "iris"
     shutil.copytree(IRIS, root, ignore=shutil.ignore_patterns(".modelambda"))
     settings, spec = function_for(root)
+    bench = root / ".modelambda" / "bench"
+    bench.mkdir(parents=True)
+    for name in ("bench.json", "cold-start.png", "latency.png"):
+        shutil.copy(BENCH / name, bench / name)
+    (root / ".modelambda" / "advise").mkdir()
+    shutil.copy(ADVICE, root / ".modelambda" / "advise" / "advise.json")
     emu = Emu(max_environments=4)
     emu.thread.add_function(settings, [spec.model.name], Service.of(spec))
     try:
@@ -128,6 +138,17 @@ def test_try_it_invocations_and_environments(iris: Emu, page: Any, shots: Shots,
     expect(page.locator('[data-latency="iris"]')).to_contain_text("invocations")
     shots.take(page, "functions")
 
+    # WHEN they look at the measurements: the last bench's table and charts, the advice
+    page.click('#tabs button[data-tab="measurements"]')
+    measured = page.locator('[data-measurements="iris"]')
+    expect(measured.locator("table")).to_contain_text("bundle")
+    expect(measured.locator('img[alt="cold-start.png"]')).to_be_visible()
+    assert measured.locator('img[alt="latency.png"]').evaluate("i => i.naturalWidth") > 100
+    advice = json.loads(ADVICE.read_text())
+    expect(measured).to_contain_text(f"recommendation: {advice['recommendation']['option']}")
+    expect(measured.locator("svg.chart")).to_contain_text("bundle")
+    shots.take(page, "measurements", full_page=True)
+
 
 def test_promote_moves_the_alias_and_the_answers(s3: EmbeddedS3, tmp_path: Path,  # noqa: F811
                                                   page: Any, shots: Shots) -> None:
@@ -176,4 +197,5 @@ def test_promote_moves_the_alias_and_the_answers(s3: EmbeddedS3, tmp_path: Path,
         expect(panel.locator(".events")).to_contain_text("model switched")
         shots.take(page, "models-after")
     finally:
+        page.goto("about:blank")  # the page lets go of its stream before the server stops
         emu.stop(drain_s=1)

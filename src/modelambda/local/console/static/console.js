@@ -350,20 +350,22 @@ function benchTable(bench) {
 }
 
 function adviseChart(advise) {
+  const recommended = (advise.recommendation || {}).option;
   const options = (advise.options || []).filter((o) => o.feasible !== false);
   const key = (o) => o.monthly_usd ?? null;
   const cold = (o) => o.cold_start_ms ?? null;
   const data = options.map((o) => ({ name: o.name, cost: key(o), cold: cold(o) })).filter((d) => d.cost !== null || d.cold !== null);
   if (!data.length) return h("p", { class: "hint" }, "no chartable options in advise.json");
-  const width = 560, row = 26, height = data.length * row + 24;
+  const width = 820, row = 26, height = data.length * row + 24, left = 300, span = 300;
   const maxCold = Math.max(1, ...data.map((d) => d.cold || 0));
   const svg = s("svg", { class: "chart", width, height, viewBox: `0 0 ${width} ${height}`, role: "img", "aria-label": "estimated cold start per strategy" });
-  svg.append(s("text", { x: 0, y: 12 }, "estimated cold start (bar) and monthly cost, per strategy"));
+  svg.append(s("text", { x: 0, y: 12 }, "estimated cold start on Lambda (bar; green: recommended) and monthly cost"));
   data.forEach((d, i) => {
     const y = 22 + i * row;
     svg.append(s("text", { x: 0, y: y + 14 }, d.name));
-    svg.append(s("rect", { class: "b", x: 90, y, height: 18, width: Math.round(((d.cold || 0) / maxCold) * 300) }));
-    svg.append(s("text", { x: 96 + Math.round(((d.cold || 0) / maxCold) * 300), y: y + 14 },
+    const length = Math.round(((d.cold || 0) / maxCold) * span);
+    svg.append(s("rect", { class: d.name === recommended ? "b r" : "b", x: left, y, height: 18, width: length }));
+    svg.append(s("text", { x: left + length + 6, y: y + 14 },
       `${d.cold !== null ? fmtMs(d.cold) : "?"}${d.cost !== null ? ` · $${Number(d.cost).toFixed(2)}/month` : ""}`));
   });
   return svg;
@@ -378,8 +380,9 @@ async function loadMeasurements() {
       const rec = m.advise && m.advise.recommendation;
       return h("div", { class: "card", "data-measurements": fn.name },
         h("h3", {}, `${fn.name}: last bench`),
-        m.bench ? [h("p", { class: "hint" }, `${m.bench_file} · ${m.bench.date || ""}`), benchTable(m.bench),
-          h("div", { class: "charts" }, m.charts.map((src) => h("img", { class: "chart", src, alt: src.split("/").pop() })))] :
+        m.bench ? [h("p", { class: "hint" }, `${m.bench_file} · service ${m.bench.service || "?"} · ${m.bench.date || ""}`),
+          h("div", { class: "measure" }, benchTable(m.bench),
+            h("div", { class: "charts" }, m.charts.map((src) => h("img", { class: "chart", src, alt: src.split("/").pop() }))))] :
           h("p", { class: "hint" }, `no bench yet: modelambda bench DIR writes ${m.bench_file}`),
         h("h3", {}, `${fn.name}: last advise`),
         m.advise ? [h("p", { class: "hint" }, m.advise_file),
