@@ -48,13 +48,13 @@ class Live:
         """Serve one EventSource connection until it goes away or the console closes."""
         if self._closed:
             return
-        state, last = self.snapshot(0)
-        writer.write(f"retry: {RETRY_MS}\n\n".encode() + event("update", state))
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self.clients[writer] = done
+        self.clients[writer] = done  # registered first: nothing is missed after the state
         self.log.on_append = self._wake
+        state, last = self.snapshot(0)
         if self._pusher is None or self._pusher.done():
             self._pusher = asyncio.create_task(self._push(last))
+        writer.write(f"retry: {RETRY_MS}\n\n".encode() + event("update", state))
         try:
             await writer.drain()
             await done
