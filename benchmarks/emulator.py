@@ -24,7 +24,8 @@ shared and noisy: only the ratios and differences mean something):
    up, started or does not answer correctly, its columns say "failed" and the reason (with its
    log's tail) is printed.
 
-Usage: python benchmarks/emulator.py [--quick] [--json FILE] [--no-mlserver] [--skip SECTION]
+Usage: python benchmarks/emulator.py [--quick] [--json FILE] [--no-mlserver]
+       [--skip warm,cold,throughput,ready]
 """
 
 from __future__ import annotations
@@ -170,11 +171,60 @@ def check_answer(status: int, headers: dict[str, str], data: bytes, what: str) -
 # --- 1. warm invoke latency --------------------------------------------------------------
 
 
-def warm_calls(emu: EmulatorThread, iris: FunctionSettings
+FULL_CPU_MB = 3538  # 2 x 1769 MB: Lambda's CPU share for two vCPUs, this machine's cores
+
+
+def full_cpu(settings: FunctionSettings) -> FunctionSettings:
+    """``settings`` with the memory size whose CPU share is the whole machine (with control
+    groups on, a 512 MB function gets 0.29 of a core, which the in-process baseline and
+    MLServer do not have to live with)."""
+    memory = max(settings.memory_mb,
+                 round(FULL_CPU_MB / 2 * (os.cpu_count() or 2)))
+    return dataclasses.replace(settings, memory_mb=memory)
+
+
+def thread_cpu_ns(native_id: int) -> int:
+    """Time on CPU (ns) of one of this process's threads (the kernel's schedstat)."""
+    with open(f"/proc/self/task/{native_id}/schedstat", "rb") as handle:
+        return int(handle.read().split()[0])
+
+
+def process_cpu_ns(pids: list[int]) -> int:
+    """Time on CPU (ns, clock-tick resolution) of processes, their ended threads included."""
+    tick = 1_000_000_000 // os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as handle:
+                fields = handle.read().rsplit(b")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) * tick  # utime, stime
+    return total
+
+
+class CpuProbe:
+    """CPU used by an emulator's loop thread and by one function's environments."""
+
+    def __init__(self, emu: EmulatorThread, function: str) -> None:
+        self.emu = emu
+        self.function = function
+        self.loop_thread = emu._thread.native_id
+
+    def read(self) -> tuple[int, int]:
+        function = self.emu.emulator.functions.get(self.function)
+        pids = [pid for env in (function.environments if function else [])
+                for pid in env._processes()]
+        return thread_cpu_ns(self.loop_thread or 0), process_cpu_ns(pids)
+
+
+def warm_calls(emulators: dict[str, EmulatorThread], iris: FunctionSettings
                ) -> tuple[dict[str, Callable[[], None]], Callable[[], None]]:
-    """The five ways to answer the iris request, each a call that raises on a wrong answer;
-    and a function that closes their connections. The in-process app runs the function's
-    own modelambda.json on the model file it ships (its task root)."""
+    """The ways to answer the iris request (and the diagnostic do-nothing ones), each a call
+    that raises on a wrong answer; and a function that closes their connections. The
+    in-process app runs the function's own modelambda.json on the model file it ships (its
+    task root). ``emulators``: "main" (uvloop when installed) and, when that is uvloop,
+    "asyncio" (the same functions on asyncio's loop, for the lever's effect)."""
     import boto3
     from botocore.config import Config
 
@@ -189,24 +239,29 @@ def warm_calls(emu: EmulatorThread, iris: FunctionSettings
     config.code_root = str(IRIS_DIR)
     app = App(config, paths, log=lambda _: None)
     body = json.dumps(IRIS_EVENT).encode()
-    conn = http.client.HTTPConnection("127.0.0.1", emu.emulator.port, timeout=30)
+    conns = {key: http.client.HTTPConnection("127.0.0.1", emu.emulator.port, timeout=30)
+             for key, emu in emulators.items()}
     client = boto3.client(
-        "lambda", endpoint_url=emu.url, region_name="us-east-1", aws_access_key_id="bench",
-        aws_secret_access_key="bench",
+        "lambda", endpoint_url=emulators["main"].url, region_name="us-east-1",
+        aws_access_key_id="bench", aws_secret_access_key="bench",
         config=Config(retries={"max_attempts": 1}, read_timeout=30, connect_timeout=5))
 
     def direct() -> None:
         out = app.handle(IRIS_EVENT, None)
         assert "predictions" in out, out
 
-    def via_http(name: str) -> Callable[[], None]:
+    def via_http(name: str, emulator: str = "main", kind: str = "RequestResponse"
+                 ) -> Callable[[], None]:
         path = INVOKE.format(name)
+        conn = conns[emulator]
+        headers = {**JSON_HEADERS, "X-Amz-Invocation-Type": kind}
+        expected = 204 if kind == "DryRun" else 200
 
         def call() -> None:
-            conn.request("POST", path, body, JSON_HEADERS)
+            conn.request("POST", path, body, headers)
             response = conn.getresponse()
             data = response.read()
-            if response.status != 200 or response.getheader("X-Amz-Function-Error"):
+            if response.status != expected or response.getheader("X-Amz-Function-Error"):
                 raise RuntimeError(f"{name}: {response.status} {data[:200]!r}")
         return call
 
@@ -217,15 +272,23 @@ def warm_calls(emu: EmulatorThread, iris: FunctionSettings
             raise RuntimeError(f"boto3: {out} {data[:200]!r}")
 
     def close() -> None:
-        conn.close()
+        for conn in conns.values():
+            conn.close()
         client.close()
 
-    return {"in_process": direct, "emulator_http": via_http("iris"),
-            "emulator_boto3": via_boto3, "noop_http": via_http("noop"),
-            "iris_1thread_http": via_http("iris-1thread"),
-            # the same calls while a browser watches the console (its live stream; last, so
-            # the block after it is the in-process one, untouched by a stream still closing)
-            CONSOLE_KIND: via_http("iris")}, close
+    calls = {"in_process": direct, "emulator_http": via_http("iris"),
+             "emulator_boto3": via_boto3, "noop_http": via_http("noop"),
+             "front_dryrun": via_http("noop", kind="DryRun"),
+             "noop_pyric_http": via_http("noop-pyric"),
+             "iris_512mb_http": via_http("iris-512mb"),
+             "iris_1thread_http": via_http("iris-1thread")}
+    if "asyncio" in emulators:
+        calls["emulator_http_asyncio"] = via_http("iris", "asyncio")
+        calls["noop_http_asyncio"] = via_http("noop", "asyncio")
+    # the same calls while a browser watches the console (its live stream; last, so the
+    # block after it is the in-process one, untouched by a stream still closing)
+    calls[CONSOLE_KIND] = via_http("iris")
+    return calls, close
 
 
 CONSOLE_KIND = "emulator_http_console"
@@ -273,46 +336,140 @@ class ConsoleClient:
         self._conn = self._response = self._thread = None
 
 
-def warm_latency(emu: EmulatorThread, sink: ReportSink, functions: dict[str, FunctionSettings],
-                 requests: int) -> dict[str, Any]:
-    for settings in functions.values():
-        emu.add_function(settings)
-    kinds, close = warm_calls(emu, functions["iris"])
+# the kinds whose overhead over the in-process call is reported
+OVERHEAD_KINDS = ("emulator_http", "emulator_boto3", "noop_http", "front_dryrun",
+                  "noop_pyric_http", "iris_512mb_http", "iris_1thread_http",
+                  "emulator_http_asyncio", "noop_http_asyncio", "emulator_http_console")
+
+
+def alternate(kinds: dict[str, Callable[[], None]], sinks: list[ReportSink],
+              requests: int, probes: dict[str, CpuProbe] | None = None, block: int = 50,
+              console: ConsoleClient | None = None
+              ) -> tuple[dict[str, list[float]], dict[str, list[int]]]:
+    """Time every call kind in alternating blocks (noise hits every kind alike), after a
+    warm-up block of each (cold starts included) that is not counted; ms per call. With
+    ``probes``, also the CPU (ns) that each probed kind's blocks took in the emulator's loop
+    thread and in the function's environments: [loop, environments] summed over blocks."""
     samples: dict[str, list[float]] = {kind: [] for kind in kinds}
-    block = 50
-    for call in kinds.values():  # cold starts and warm-up, not measured
+    cpu: dict[str, list[int]] = {kind: [0, 0] for kind in probes or {}}
+    for call in kinds.values():
         for _ in range(block):
             call()
-    sink.recording = True
-    deadline = time.monotonic() + 120  # bounded whatever the machine does
-    console = ConsoleClient(emu.emulator.port)
+    for sink in sinks:
+        sink.recording = True
+    deadline = time.monotonic() + 150  # bounded whatever the machine does
     for _ in range(max(1, requests // block)):
-        for kind, call in kinds.items():  # alternating blocks: noise hits every kind alike
-            if kind == CONSOLE_KIND:
+        for kind, call in kinds.items():
+            probe = (probes or {}).get(kind)
+            if kind == CONSOLE_KIND and console is not None:
                 console.connect()
+            before = probe.read() if probe else (0, 0)
             for _ in range(block):
                 start = time.perf_counter()
                 call()
                 samples[kind].append((time.perf_counter() - start) * 1000)
-            if kind == CONSOLE_KIND:
+            if kind == CONSOLE_KIND and console is not None:
                 console.disconnect()
+            if probe:
+                after = probe.read()
+                cpu[kind][0] += after[0] - before[0]
+                cpu[kind][1] += after[1] - before[1]
         if time.monotonic() > deadline:
             log("warm latency: time bound reached, stopping early")
             break
-    sink.recording = False
-    close()
+    for sink in sinks:
+        sink.recording = False
+    return samples, cpu
+
+
+def warm_latency(emulators: dict[str, EmulatorThread], sinks: dict[str, ReportSink],
+                 functions: dict[str, FunctionSettings], requests: int) -> dict[str, Any]:
+    for key, emu in emulators.items():
+        for name, settings in functions.items():
+            if key == "main" or name in ("iris", "noop"):
+                emu.add_function(settings)
+    kinds, close = warm_calls(emulators, functions["iris"])
+    probes = {"emulator_http": CpuProbe(emulators["main"], "iris"),
+              "noop_http": CpuProbe(emulators["main"], "noop"),
+              "noop_pyric_http": CpuProbe(emulators["main"], "noop-pyric"),
+              "front_dryrun": CpuProbe(emulators["main"], "noop")}
+    if "asyncio" in emulators:
+        probes["emulator_http_asyncio"] = CpuProbe(emulators["asyncio"], "iris")
+        probes["noop_http_asyncio"] = CpuProbe(emulators["asyncio"], "noop")
+    probes[CONSOLE_KIND] = CpuProbe(emulators["main"], "iris")
+    console: ConsoleClient | None = ConsoleClient(emulators["main"].emulator.port)
+    try:
+        console.connect()
+        console.disconnect()
+    except (RuntimeError, OSError, http.client.HTTPException):  # an emulator without one
+        console = None
+        del kinds[CONSOLE_KIND], probes[CONSOLE_KIND]
+    try:
+        samples, cpu = alternate(kinds, list(sinks.values()), requests, probes,
+                                 console=console)
+    finally:
+        close()
 
     result: dict[str, Any] = {kind: summary(values) for kind, values in samples.items()}
+    if console is not None:
+        result[CONSOLE_KIND]["live_updates"] = console.events
     base = result["in_process"]
-    result[CONSOLE_KIND]["live_updates"] = console.events
-    for kind in ("emulator_http", "emulator_boto3", "noop_http", "iris_1thread_http",
-                 CONSOLE_KIND):
-        result[kind]["overhead_p50_ms"] = round(result[kind]["p50_ms"] - base["p50_ms"], 4)
-        result[kind]["overhead_p99_ms"] = round(result[kind]["p99_ms"] - base["p99_ms"], 4)
+    for kind in OVERHEAD_KINDS:
+        if kind in result:
+            result[kind]["overhead_p50_ms"] = round(result[kind]["p50_ms"] - base["p50_ms"], 4)
+            result[kind]["overhead_p99_ms"] = round(result[kind]["p99_ms"] - base["p99_ms"], 4)
+    main = sinks["main"].durations
     result["environment_duration"] = {
-        name: summary(sink.durations.get(name, [0.0])) for name in ("iris", "noop")}
+        name: summary(main.get(name, [0.0])) for name in ("iris", "noop", "noop-pyric")}
+    if "asyncio" in sinks:
+        result["environment_duration"]["noop (asyncio loop)"] = summary(
+            sinks["asyncio"].durations.get("noop", [0.0]))
+    # CPU per request (us): robust where the machine's load makes latency noisy
+    result["cpu_us_per_request"] = {
+        kind: {"emulator_loop": round(loop / 1000 / len(samples[kind]), 1),
+               "environment": round(envs / 1000 / len(samples[kind]), 1)}
+        for kind, (loop, envs) in cpu.items() if samples[kind]}
+    result["event_loop"] = emulators["main"].emulator.event_loop
+    result["memory_mb"] = functions["iris"].memory_mb
+    result["floor"] = floor_split(result)
     result["goal_p50_overhead_ms"] = 0.5
     return result
+
+
+def floor_split(warm: dict[str, Any]) -> dict[str, float]:
+    """The do-nothing handler's round trip (p50s, ms), split into its parts:
+    front HTTP = a DryRun invoke (client, front door, name resolution, JSON check, answer);
+    Runtime API + minimal client = the REPORT Duration of the do-nothing handler under
+    modelambda's pure-Python client (pyric.py: one keep-alive connection, no thread);
+    awslambdaric's per-invoke work = its REPORT Duration minus that;
+    queueing/handoff = the rest (function and environment bookkeeping, the loop's wake-ups,
+    the event handed to the waiting /next)."""
+    env = warm["environment_duration"]
+    total = warm["noop_http"]["p50_ms"]
+    front = warm["front_dryrun"]["p50_ms"]
+    runtime_api = env["noop-pyric"]["p50_ms"]
+    ric = env["noop"]["p50_ms"] - runtime_api
+    return {"round_trip": round(total, 4), "front_http": round(front, 4),
+            "runtime_api_http_and_minimal_client": round(runtime_api, 4),
+            "awslambdaric_per_invoke": round(ric, 4),
+            "queueing_handoff": round(total - front - env["noop"]["p50_ms"], 4),
+            "handler_in_process": 0.0}
+
+
+def warm_summary(warm: dict[str, Any]) -> dict[str, Any]:
+    value = warm["emulator_http"]["overhead_p50_ms"]
+    floor = warm["floor"]
+    return {"warm_overhead_ms": {
+        "value": value, "unit": "ms", "goal": warm["goal_p50_overhead_ms"],
+        "met": value < warm["goal_p50_overhead_ms"],
+        "detail": (f"p50 {warm['emulator_http']['p50_ms']:.3f} ms vs in-process "
+                   f"{warm['in_process']['p50_ms']:.3f} ms; boto3 +"
+                   f"{warm['emulator_boto3']['overhead_p50_ms']:.3f} ms; do-nothing round trip "
+                   f"{floor['round_trip']:.3f} ms = front {floor['front_http']:.3f} + handoff "
+                   f"{floor['queueing_handoff']:.3f} + Runtime API "
+                   f"{floor['runtime_api_http_and_minimal_client']:.3f}"
+                   f" + awslambdaric {floor['awslambdaric_per_invoke']:.3f}; loop "
+                   f"{warm['event_loop']}, {warm['memory_mb']} MB")}}
 
 
 # --- 2. cold start ------------------------------------------------------------------------
@@ -587,6 +744,17 @@ def session_options(settings: FunctionSettings) -> dict[str, Any]:
             "allow_spinning": bool(options.get("allow_spinning", False))}
 
 
+def right_v2_answer(status: int, data: bytes) -> bool:
+    """Whether a v2 inference answer is iris's right one (class 0, three probabilities)."""
+    try:
+        answer = json.loads(data) if status == 200 else {}
+    except ValueError:
+        return False
+    outputs = {o.get("name"): o.get("data") for o in answer.get("outputs", [])
+               if isinstance(o, dict)} if isinstance(answer, dict) else {}
+    return outputs.get("label") == [0] and len(outputs.get("probabilities") or []) == 3
+
+
 class MLServer:
     """MLServer on 127.0.0.1 serving a copy of benchmarks/mlserver_iris whose model file is
     ``model_file`` and whose onnxruntime session uses ``session`` (see iris_runtime.py);
@@ -607,18 +775,22 @@ class MLServer:
         (self.repo / "model-settings.json").write_text(json.dumps(model_settings, indent=1))
         self.proc: subprocess.Popen[bytes] | None = None
 
-    def start(self, timeout_s: float = 90) -> float:
-        """Start it; the ms until the model's own ready endpoint says 200 and a real
-        inference answers right (MLServer's /v2/health/ready can say 200 without the model)."""
+    def command(self) -> tuple[list[str], dict[str, str]]:
+        """(argv, environment) of ``mlserver start`` on this server's port and repository."""
         env = {**os.environ, "MLSERVER_HOST": "127.0.0.1", "MLSERVER_HTTP_PORT": str(self.port),
                "MLSERVER_GRPC_PORT": str(free_port()),
                "MLSERVER_METRICS_PORT": str(free_port())}
         env.pop("PYTHONPATH", None)
+        return [str(self.venv / "bin" / "mlserver"), "start", str(self.repo)], env
+
+    def start(self, timeout_s: float = 90) -> float:
+        """Start it; the ms until the model's own ready endpoint says 200 and a real
+        inference answers right (MLServer's /v2/health/ready can say 200 without the model)."""
+        argv, env = self.command()
         started = time.perf_counter()
         with open(self.log_path, "wb") as out:
             self.proc = subprocess.Popen(
-                [str(self.venv / "bin" / "mlserver"), "start", str(self.repo)],
-                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+                argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
                 cwd=self.repo, start_new_session=True)
         deadline = started + timeout_s
         last = "no answer yet"
@@ -646,12 +818,7 @@ class MLServer:
         """One real inference; raises unless it gives iris's right answer."""
         status, _, data = http_post(self.port, "/v2/models/iris/infer",
                                     json.dumps(IRIS_V2).encode(), timeout=30)
-        try:
-            answer = json.loads(data) if status == 200 else {}
-        except ValueError:
-            answer = {}
-        outputs = {o.get("name"): o.get("data") for o in answer.get("outputs", [])}
-        if outputs.get("label") != [0] or len(outputs.get("probabilities") or []) != 3:
+        if not right_v2_answer(status, data):
             raise RuntimeError(f"MLServer answered wrongly: {status} {data[:300]!r}")
 
     def tail(self, lines: int = 20) -> str:
@@ -728,6 +895,9 @@ def throughput(emu: EmulatorThread, settings: FunctionSettings, model_file: Path
     cost the emulator CPU (memory polling), which would otherwise be charged to MLServer.
     MLServer serves ``model_file``, the model file the function ships, with the function's
     onnxruntime session settings."""
+    # with control groups on, the function's CPU share follows its memory size: give it the
+    # machine's cores (3538 MB and up for 2 vCPUs), as MLServer has them
+    settings = full_cpu(settings)
     server: MLServer | None = None
     ml: dict[str, Any] = {"skipped": "--no-mlserver", "runs": []}
     if with_mlserver:
@@ -737,7 +907,9 @@ def throughput(emu: EmulatorThread, settings: FunctionSettings, model_file: Path
         port = emu.emulator.port
         body = json.dumps(IRIS_EVENT).encode()
         url = f"http://127.0.0.1:{port}/fn/iris/"
-        emulator: dict[str, Any] = {"url": url, "reserved_concurrency": limit, "runs": []}
+        emulator: dict[str, Any] = {"url": url, "reserved_concurrency": limit, "runs": [],
+                                    "memory_mb": settings.memory_mb,
+                                    "event_loop": emu.emulator.event_loop}
         for connections in CONCURRENCY:
             emu.add_function(dataclasses.replace(settings, reserved_concurrency=limit))
             try:
@@ -779,31 +951,170 @@ def throughput(emu: EmulatorThread, settings: FunctionSettings, model_file: Path
     return {"emulator": emulator, "mlserver": ml}
 
 
+def throughput_summary(tput: dict[str, Any]) -> dict[str, Any]:
+    """One row per concurrency: the emulator's req/s over MLServer's (goal >= 1.0, with a
+    p99 no worse); no row where MLServer did not run."""
+    ml_runs = {r["concurrency"]: r for r in tput["mlserver"].get("runs", [])}
+    rows: dict[str, Any] = {}
+    for run in tput["emulator"]["runs"]:
+        c = run["concurrency"]
+        ml = ml_runs.get(c)
+        if ml is None or not ml["req_per_s"]:
+            continue
+        ratio = run["req_per_s"] / ml["req_per_s"]
+        rows[f"throughput_c{c}"] = {
+            "value": round(ratio, 3), "unit": "x MLServer", "goal": 1.0,
+            "met": ratio >= 1.0 and run["p99_ms"] <= ml["p99_ms"],
+            "detail": (f"{run['req_per_s']:.0f} vs {ml['req_per_s']:.0f} req/s, p99 "
+                       f"{run['p99_ms']:.2f} vs {ml['p99_ms']:.2f} ms "
+                       f"({tput['emulator']['memory_mb']} MB)")}
+    return rows
+
+
+# --- 4. up to ready against MLServer's start to ready -----------------------------------
+
+UP_POLL_S = 0.02  # both sides are polled alike
+
+
+def first_answer_ms(argv: list[str], env: dict[str, str], cwd: Path, port: int,
+                    log_path: Path, timeout_s: float = 180) -> float:
+    """Start ``argv`` (its own process group) and POST the iris v2 request to
+    ``/v2/models/iris/infer`` on ``port`` every UP_POLL_S until the answer is right: ms from
+    the command's start to that answer. The process is stopped (SIGINT, then SIGKILL) after."""
+    body = json.dumps(IRIS_V2).encode()
+    started = time.perf_counter()
+    with open(log_path, "ab") as out:
+        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, env=env, cwd=cwd,
+                                start_new_session=True)
+    try:
+        last = "no answer yet"
+        while time.perf_counter() - started < timeout_s:
+            if proc.poll() is not None:
+                raise RuntimeError(f"{argv[0]} exited with {proc.returncode} before answering; "
+                                   f"its log: {log_path}")
+            try:
+                status, _, data = http_post(port, "/v2/models/iris/infer", body, timeout=30)
+                if right_v2_answer(status, data):
+                    return (time.perf_counter() - started) * 1000
+                last = f"{status} {data[:200]!r}"
+            except (OSError, http.client.HTTPException) as exc:
+                last = f"{type(exc).__name__}"
+            time.sleep(UP_POLL_S)
+        raise RuntimeError(f"no right answer after {timeout_s:g} s ({last}); log {log_path}")
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGINT)  # up drains and stops on Ctrl-C, as a user's
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+
+
+def up_command(service: Path, port: int) -> tuple[list[str], dict[str, str]]:
+    """``modelambda up SERVICE --port PORT`` as a user runs it (this interpreter's install)."""
+    cli = Path(sys.executable).with_name("modelambda")
+    argv = [str(cli)] if cli.is_file() else [sys.executable, "-m", "modelambda.cli.main"]
+    return [*argv, "up", str(service), "--port", str(port)], dict(os.environ)
+
+
+def up_vs_mlserver(service: Path, settings: FunctionSettings, model_file: Path, workdir: Path,
+                   runs: int) -> dict[str, Any]:
+    """Command start to the first right answer over HTTP (the same v2 request, polled alike),
+    for ``modelambda up`` with its build cache warm, and for ``mlserver start`` on the same
+    model file with the function's onnxruntime settings, taking turns; and ``up`` once with a
+    cold build cache (the service's .modelambda/ removed; the shared dependency cache stays
+    warm, as after any first build on the machine)."""
+    venv, why = mlserver_venv()
+    result: dict[str, Any] = {"runs": runs, "poll_s": UP_POLL_S, "up_ms": [], "mlserver_ms": [],
+                              "definition": "command start to the first right answer of "
+                                            "POST /v2/models/iris/infer"}
+    session = session_options(settings)
+    for i in range(runs):
+        port = free_port()
+        argv, env = up_command(service, port)
+        result["up_ms"].append(round(first_answer_ms(argv, env, service, port,
+                                                     workdir / "up.log")))
+        if venv is not None:
+            (workdir / f"ml-ready-{i}").mkdir()
+            server = MLServer(venv, workdir / f"ml-ready-{i}", model_file, session)
+            argv, env = server.command()
+            result["mlserver_ms"].append(round(first_answer_ms(argv, env, server.repo,
+                                                               server.port, server.log_path)))
+        log(f"up to ready: up {result['up_ms'][-1]} ms"
+            + (f", MLServer {result['mlserver_ms'][-1]} ms" if result["mlserver_ms"] else ""))
+    if venv is None:
+        result["mlserver_failed"] = why
+    shutil.rmtree(service / ".modelambda", ignore_errors=True)
+    port = free_port()
+    argv, env = up_command(service, port)
+    result["up_cold_cache_ms"] = round(first_answer_ms(argv, env, service, port,
+                                                       workdir / "up.log", timeout_s=900))
+    result["up_p50_ms"] = statistics.median(result["up_ms"])
+    if result["mlserver_ms"]:
+        result["mlserver_p50_ms"] = statistics.median(result["mlserver_ms"])
+        result["ratio"] = round(result["up_p50_ms"] / result["mlserver_p50_ms"], 3)
+    return result
+
+
+def ready_summary(ready: dict[str, Any]) -> dict[str, Any]:
+    if "ratio" not in ready:
+        return {}
+    return {"up_ready_vs_mlserver": {
+        "value": ready["ratio"], "unit": "x MLServer", "goal": 0.25,
+        "met": ready["ratio"] <= 0.25,
+        "detail": (f"up {ready['up_p50_ms']:.0f} ms (build cache warm) vs MLServer "
+                   f"{ready['mlserver_p50_ms']:.0f} ms, median of {ready['runs']}; up with a "
+                   f"cold build cache {ready['up_cold_cache_ms']} ms")}}
+
+
 # --- the table ----------------------------------------------------------------------------
 
 
 def table_warm(warm: dict[str, Any], out: list[str]) -> None:
-    if warm:
-        out.append("\n1. Warm invoke, iris, sequential, one keep-alive connection "
-                   f"({warm['in_process']['n']} requests each, alternating blocks of 50)")
-        out.append(f"   {'path':44s} {'p50 ms':>8s} {'p99 ms':>8s} {'+p50 ms':>8s} "
-                   f"{'+p99 ms':>8s}")
-        labels = [("in_process", "in-process App.handle (baseline)"),
-                  ("emulator_http", "emulator Invoke API, http.client"),
-                  ("emulator_boto3", "emulator Invoke API, boto3 lambda client"),
-                  ("noop_http", "  diag: do-nothing handler, http.client"),
-                  ("iris_1thread_http", "  diag: iris, onnxruntime 1 thread, http.client"),
-                  (CONSOLE_KIND, "emulator Invoke API, console open (live)")]
-        for key, label in labels:
-            row = warm[key]
-            extra = (f" {row['overhead_p50_ms']:8.3f} {row['overhead_p99_ms']:8.3f}"
-                     if "overhead_p50_ms" in row else "")
-            out.append(f"   {label:44s} {row['p50_ms']:8.3f} {row['p99_ms']:8.3f}{extra}")
-        for name, row in warm["environment_duration"].items():
-            out.append(f"   {'  diag: REPORT Duration (env side), ' + name:44s} "
-                       f"{row['p50_ms']:8.3f} {row['p99_ms']:8.3f}")
-        out.append(f"   goal: p50 overhead < {warm['goal_p50_overhead_ms']} ms -> "
-                   f"{warm['emulator_http']['overhead_p50_ms']:.3f} ms (http.client)")
+    if not warm:
+        return
+    out.append("\n1. Warm invoke, iris, sequential, one keep-alive connection "
+               f"({warm['in_process']['n']} requests each, alternating blocks of 50; "
+               f"event loop {warm['event_loop']}, functions at {warm['memory_mb']} MB)")
+    out.append(f"   {'path':48s} {'p50 ms':>8s} {'p99 ms':>8s} {'+p50 ms':>8s} "
+               f"{'+p99 ms':>8s}")
+    labels = [("in_process", "in-process App.handle (baseline)"),
+              ("emulator_http", "emulator Invoke API, http.client"),
+              ("emulator_boto3", "emulator Invoke API, boto3 lambda client"),
+              ("noop_http", "  diag: do-nothing handler"),
+              ("front_dryrun", "  diag: DryRun invoke (the front door alone)"),
+              ("noop_pyric_http", "  diag: do-nothing, modelambda's pyric client"),
+              ("iris_512mb_http", "  diag: iris at 512 MB (its own CPU share)"),
+              ("iris_1thread_http", "  diag: iris, onnxruntime 1 thread"),
+              ("emulator_http_asyncio", "  lever: iris on asyncio's loop (no uvloop)"),
+              ("noop_http_asyncio", "  lever: do-nothing on asyncio's loop"),
+              (CONSOLE_KIND, "emulator Invoke API, console open (live)")]
+    for key, label in labels:
+        if key not in warm:
+            continue
+        row = warm[key]
+        extra = (f" {row['overhead_p50_ms']:8.3f} {row['overhead_p99_ms']:8.3f}"
+                 if "overhead_p50_ms" in row else "")
+        out.append(f"   {label:48s} {row['p50_ms']:8.3f} {row['p99_ms']:8.3f}{extra}")
+    for name, row in warm["environment_duration"].items():
+        out.append(f"   {'  diag: REPORT Duration (env side), ' + name:48s} "
+                   f"{row['p50_ms']:8.3f} {row['p99_ms']:8.3f}")
+    cpu = warm.get("cpu_us_per_request", {})
+    if cpu:
+        out.append("   CPU per request, us (emulator loop thread | environment processes): "
+                   + "; ".join(f"{kind} {row['emulator_loop']:.0f} | {row['environment']:.0f}"
+                               for kind, row in cpu.items()))
+    floor = warm["floor"]
+    out.append(f"   do-nothing round trip {floor['round_trip']:.3f} ms (p50s) = front HTTP "
+               f"{floor['front_http']:.3f} + queueing/handoff {floor['queueing_handoff']:.3f}"
+               f"\n     + Runtime API HTTP with a minimal client "
+               f"{floor['runtime_api_http_and_minimal_client']:.3f} + awslambdaric's "
+               f"per-invoke work {floor['awslambdaric_per_invoke']:.3f} + handler ~0")
+    out.append(f"   goal: p50 overhead < {warm['goal_p50_overhead_ms']} ms -> "
+               f"{warm['emulator_http']['overhead_p50_ms']:.3f} ms (http.client)")
 
 
 def table_cold(cold: dict[str, Any], out: list[str]) -> None:
@@ -843,24 +1154,27 @@ def table_cold(cold: dict[str, Any], out: list[str]) -> None:
 def table_throughput(tput: dict[str, Any], out: list[str]) -> None:
     if tput:
         out.append("\n3. Throughput, iris, wrk -t1, "
-                   f"{tput['emulator']['runs'][0]['seconds']:g} s per concurrency")
+                   f"{tput['emulator']['runs'][0]['seconds']:g} s per concurrency (function at "
+                   f"{tput['emulator']['memory_mb']} MB: the machine's cores; event loop "
+                   f"{tput['emulator']['event_loop']})")
         ml = tput.get("mlserver", {})
         ml_runs = {r["concurrency"]: r for r in ml.get("runs", [])}
-        out.append(f"   {'conc':>4s} {'emu req/s':>10s} {'emu p50':>8s} {'envs':>5s} "
-                   f"{'err':>4s} {'| ML req/s':>11s} {'ML p50':>8s} {'err':>4s} "
+        out.append(f"   {'conc':>4s} {'emu req/s':>10s} {'emu p50':>8s} {'p99':>7s} {'envs':>5s} "
+                   f"{'err':>4s} {'| ML req/s':>11s} {'ML p50':>8s} {'p99':>7s} {'err':>4s} "
                    f"{'emu/ML':>7s}")
         missing = "not run" if "skipped" in ml else "failed"
         for run in tput["emulator"]["runs"]:
             c = run["concurrency"]
             row = (f"   {c:4d} {run['req_per_s']:10.1f} {run['p50_ms']:8.2f} "
-                   f"{run['environments_used']:5d} {run['non_2xx'] + run['socket_errors']:4d}")
+                   f"{run['p99_ms']:7.2f} {run['environments_used']:5d} "
+                   f"{run['non_2xx'] + run['socket_errors']:4d}")
             if c in ml_runs:
                 m = ml_runs[c]
-                row += (f" | {m['req_per_s']:9.1f} {m['p50_ms']:8.2f} "
+                row += (f" | {m['req_per_s']:9.1f} {m['p50_ms']:8.2f} {m['p99_ms']:7.2f} "
                         f"{m['non_2xx'] + m['socket_errors']:4d} "
                         f"{run['req_per_s'] / m['req_per_s']:7.3f}")
             else:
-                row += f" | {missing:>9s} {missing:>8s} {'':4s} {missing:>7s}"
+                row += f" | {missing:>9s} {missing:>8s} {'':7s} {'':4s} {missing:>7s}"
             out.append(row)
         out.append("   (p50 in ms; envs = emulator environments that served requests; "
                    "err = non-2xx + socket errors)")
@@ -880,11 +1194,29 @@ def table_throughput(tput: dict[str, Any], out: list[str]) -> None:
                        f"{ml.get('start_to_ready_ms')} ms)")
 
 
+def table_ready(ready: dict[str, Any], out: list[str]) -> None:
+    if not ready:
+        return
+    out.append(f"\n4. Start to ready: {ready['definition']}, polled every "
+               f"{ready['poll_s'] * 1000:.0f} ms, taking turns")
+    out.append(f"   modelambda up (build cache warm)   {ready['up_p50_ms']:8.0f} ms  "
+               f"(runs {ready['up_ms']})")
+    if "mlserver_p50_ms" in ready:
+        out.append(f"   mlserver start (same model file)   {ready['mlserver_p50_ms']:8.0f} ms  "
+                   f"(runs {ready['mlserver_ms']})")
+        out.append(f"   ratio up / MLServer {ready['ratio']:.3f} (goal <= 0.25)")
+    else:
+        out.append(f"   MLServer FAILED: {ready.get('mlserver_failed')}")
+    out.append(f"   modelambda up, cold build cache (.modelambda/ removed; dependency cache "
+               f"warm) {ready['up_cold_cache_ms']} ms")
+
+
 def print_table(results: dict[str, Any]) -> None:
     out: list[str] = []
     table_warm(results.get("warm_latency", {}), out)
     table_cold(results.get("cold_start", {}), out)
     table_throughput(results.get("throughput", {}), out)
+    table_ready(results.get("ready", {}), out)
     out.append(f"\nload average (1 min) before the run: {results['load_average_start'][0]:.2f} "
                f"on {results['machine']['cpus']} CPUs (other work on the machine makes every "
                "number noisier)")
@@ -899,9 +1231,15 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="fewer samples, 5 s wrk runs")
     parser.add_argument("--json", type=Path, default=BENCH / "results" / "emulator.json")
     parser.add_argument("--no-mlserver", action="store_true", help="skip the MLServer part")
-    parser.add_argument("--skip", action="append", default=[],
-                        choices=("warm", "cold", "throughput"), help="skip a section")
+    parser.add_argument("--skip", action="append", default=[], metavar="SECTIONS",
+                        help="skip sections: warm, cold, throughput, ready (repeat, or "
+                             "comma-separated: --skip cold,throughput)")
     args = parser.parse_args()
+    args.skip = {part for item in args.skip for part in item.split(",") if part}
+    unknown = args.skip - {"warm", "cold", "throughput", "ready"}
+    if unknown:
+        parser.error(f"--skip {','.join(sorted(unknown))}: sections are warm, cold, "
+                     "throughput, ready")
     requests = 500 if args.quick else 2000
     runs = 3 if args.quick else 7
     seconds, warmup_s = (5.0, 1.0) if args.quick else (10.0, 2.0)
@@ -915,6 +1253,7 @@ def main() -> None:
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                     "function_python": python312},
     }
+    summaries: dict[str, Any] = {}
     began = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="modelambda-bench-") as tmp_name:
         tmp = Path(tmp_name)
@@ -922,16 +1261,27 @@ def main() -> None:
         iris, _ = function_for(copy_service(IRIS_DIR, tmp / "iris"))
         results["machine"]["sandbox"] = "bwrap" if shutil.which("bwrap") else "plain"
 
-        sink = ReportSink()
         if "warm" not in args.skip:
             iris_1thread, _ = function_for(copy_service(
                 IRIS_DIR, tmp / "iris-1thread", name="iris-1thread",
                 extra_toml="[model.options]\nintra_op_threads = 1\ninter_op_threads = 1\n"))
+            noop = noop_function(full_cpu(iris), tmp / "noop")
+            functions = {
+                "iris": full_cpu(iris), "noop": noop,
+                "noop-pyric": dataclasses.replace(noop, name="noop-pyric",
+                                                  runtime_client="python"),
+                "iris-512mb": dataclasses.replace(iris, name="iris-512mb"),
+                "iris-1thread": full_cpu(iris_1thread)}
             log("1. warm invoke latency")
-            with EmulatorThread(sink=sink) as emu:
-                results["warm_latency"] = warm_latency(
-                    emu, sink, {"iris": iris, "noop": noop_function(iris, tmp / "noop"),
-                                "iris-1thread": iris_1thread}, requests)
+            sinks = {"main": ReportSink()}
+            with contextlib.ExitStack() as stack:
+                emulators = {"main": stack.enter_context(EmulatorThread(sink=sinks["main"]))}
+                if emulators["main"].emulator.event_loop == "uvloop":
+                    sinks["asyncio"] = ReportSink()
+                    emulators["asyncio"] = stack.enter_context(
+                        EmulatorThread(sink=sinks["asyncio"], loop="asyncio"))
+                results["warm_latency"] = warm_latency(emulators, sinks, functions, requests)
+            summaries.update(warm_summary(results["warm_latency"]))
         if "cold" not in args.skip:
             minilm, _ = function_for(minilm_service(tmp / "minilm"))
             log("2. cold start")
@@ -956,6 +1306,16 @@ def main() -> None:
                 iris_shipped = cold_start.onnx_pair(tmp / "iris", Path(iris.task_dir))[1]
                 results["throughput"] = throughput(emu, iris, iris_shipped, tmp, seconds,
                                                    warmup_s, not args.no_mlserver)
+            summaries.update(throughput_summary(results["throughput"]))
+        if "ready" not in args.skip:
+            log("4. up to ready against MLServer's start to ready")
+            iris_shipped = cold_start.onnx_pair(tmp / "iris", Path(iris.task_dir))[1]
+            ready_dir = tmp / "ready"
+            ready_dir.mkdir()
+            results["ready"] = up_vs_mlserver(tmp / "iris", iris, iris_shipped, ready_dir,
+                                              2 if args.quick else 3)
+            summaries.update(ready_summary(results["ready"]))
+    results["summary"] = summaries
     results["load_average_end"] = os.getloadavg()
     results["elapsed_s"] = round(time.perf_counter() - began, 1)
     print_table(results)

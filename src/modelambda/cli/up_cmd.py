@@ -96,6 +96,12 @@ def run(args: argparse.Namespace) -> int:
     from modelambda.spec import load_spec
 
     _check_port(args.host, args.port)
+    from modelambda.local.eventloop import loop_factory
+
+    try:
+        make_loop = loop_factory()  # uvloop when installed; checked before any build
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     credentials = None
     if args.aws_credentials:
         credentials, source = aws_chain_credentials()
@@ -114,7 +120,8 @@ def run(args: argparse.Namespace) -> int:
                                           log=lambda line: print(f"build: {line}", flush=True),
                                           credentials=credentials)
             functions.append((settings, spec))
-        return asyncio.run(_serve(args, functions, services))
+        with asyncio.Runner(loop_factory=make_loop) as runner:
+            return runner.run(_serve(args, functions, services))
 
 
 async def _serve(args: argparse.Namespace, functions: list[Any], services: Any) -> int:

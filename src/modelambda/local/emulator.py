@@ -18,6 +18,7 @@ from modelambda import limits
 from modelambda.local import cgroups
 from modelambda.local.console import Console, Service
 from modelambda.local.errorlog import log_exception
+from modelambda.local.eventloop import new_event_loop, running_kind
 from modelambda.local.front import Front, too_large_response
 from modelambda.local.function import Function
 from modelambda.local.httpserver import HttpServer
@@ -47,6 +48,7 @@ class Emulator:
         self.models: dict[str, str] = {}  # model name -> function name, for the v2 paths
         self.console = Console(self)  # the page at / and its JSON API (local/console/)
         self.front = Front(self)
+        self.event_loop = ""  # "uvloop" or "asyncio", once started
         # A body just over 6 MB must reach the front to get the Invoke API's own 413.
         self.server = HttpServer(self.front.handle, host, port,
                                  max_body=limits.SYNC_PAYLOAD_BYTES,
@@ -61,6 +63,7 @@ class Emulator:
         return f"http://{self.host}:{self.server.port}"
 
     async def start(self) -> None:
+        self.event_loop = running_kind(asyncio.get_running_loop())  # for /health
         await self.server.start()
 
     def add_function(self, settings: FunctionSettings, models: Iterable[str] = (),
@@ -97,6 +100,7 @@ class Emulator:
         modes = {f["sandbox"] for f in functions} or {sandbox_mode(None)}
         groups = {f["cgroups"] for f in functions} or {self.default_cgroup_mode()}
         return {"status": "ok", "url": self.url,
+                "event_loop": self.event_loop,
                 "sandbox": modes.pop() if len(modes) == 1 else "mixed",
                 "cgroups": groups.pop() if len(groups) == 1 else "mixed",
                 "cgroups_detail": cgroups.detection().detail, "functions": functions}
@@ -141,8 +145,9 @@ class Emulator:
 class EmulatorThread:
     """An Emulator on its own event loop thread: ``with EmulatorThread() as emu: ...``."""
 
-    def __init__(self, **options: Any) -> None:
-        self.loop = asyncio.new_event_loop()
+    def __init__(self, loop: str | None = None, **options: Any) -> None:
+        # uvloop when installed (eventloop.py), unless ``loop`` or $MODELAMBDA_LOOP says asyncio
+        self.loop = new_event_loop(loop)
         self._thread = threading.Thread(target=self.loop.run_forever, name="modelambda-emulator",
                                         daemon=True)
         self._thread.start()

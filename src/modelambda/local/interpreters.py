@@ -24,7 +24,9 @@ def version_of(runtime: str) -> str:
 
 def _reports(binary: str, version: str) -> bool:
     try:
-        out = subprocess.run([binary, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+        # -I -S: no site, no environment: the version is all that is asked (and faster)
+        out = subprocess.run([binary, "-I", "-S", "-c",
+                              "import sys; print('%d.%d' % sys.version_info[:2])"],
                              capture_output=True, text=True, timeout=20)
     except (OSError, subprocess.TimeoutExpired):
         return False
@@ -39,14 +41,21 @@ def find_python(runtime: str) -> str:
     override = os.environ.get(f"MODELAMBDA_PYTHON_{version.replace('.', '_')}")
     if override:
         candidates.append(override)
+    pyenv_roots = [Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))]
     on_path = shutil.which(f"python{version}")
-    if on_path:
+    if on_path and Path(on_path).parent.name == "shims" \
+            and (Path(on_path).parent.parent / "versions").is_dir():
+        # a pyenv shim: a shell script that runs `pyenv exec` (about a second here, every
+        # time, and an error when the version is installed but not selected); the binary it
+        # would run is in its root's versions directory, looked at next
+        pyenv_roots.insert(0, Path(on_path).parent.parent)
+    elif on_path:
         candidates.append(on_path)
-    pyenv_root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
-    for found in sorted((pyenv_root / "versions").glob(f"{version}.*"), reverse=True):
-        candidates.append(str(found / "bin" / f"python{version}"))
+    for pyenv_root in dict.fromkeys(pyenv_roots):
+        for found in sorted((pyenv_root / "versions").glob(f"{version}.*"), reverse=True):
+            candidates.append(str(found / "bin" / f"python{version}"))
     for candidate in candidates:
-        # pyenv's shims answer for any version; resolve to the real binary that reports it
+        # the binary must report the version (a python3.12 on PATH may be anything)
         if Path(candidate).is_file() and _reports(candidate, version):
             return candidate
     raise UsageError(
