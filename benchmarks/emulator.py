@@ -429,7 +429,7 @@ def warm_latency(emulators: dict[str, EmulatorThread], sinks: dict[str, ReportSi
         kind: {"emulator_loop": round(loop / 1000 / len(samples[kind]), 1),
                "environment": round(envs / 1000 / len(samples[kind]), 1)}
         for kind, (loop, envs) in cpu.items() if samples[kind]}
-    result["event_loop"] = emulators["main"].emulator.event_loop
+    result["event_loop"] = getattr(emulators["main"].emulator, "event_loop", "asyncio")
     result["memory_mb"] = functions["iris"].memory_mb
     result["floor"] = floor_split(result)
     result["goal_p50_overhead_ms"] = 0.5
@@ -909,7 +909,8 @@ def throughput(emu: EmulatorThread, settings: FunctionSettings, model_file: Path
         url = f"http://127.0.0.1:{port}/fn/iris/"
         emulator: dict[str, Any] = {"url": url, "reserved_concurrency": limit, "runs": [],
                                     "memory_mb": settings.memory_mb,
-                                    "event_loop": emu.emulator.event_loop}
+                                    "event_loop": getattr(emu.emulator, "event_loop",
+                                                          "asyncio")}
         for connections in CONCURRENCY:
             emu.add_function(dataclasses.replace(settings, reserved_concurrency=limit))
             try:
@@ -1014,10 +1015,12 @@ def first_answer_ms(argv: list[str], env: dict[str, str], cwd: Path, port: int,
 
 
 def up_command(service: Path, port: int) -> tuple[list[str], dict[str, str]]:
-    """``modelambda up SERVICE --port PORT`` as a user runs it (this interpreter's install)."""
-    cli = Path(sys.executable).with_name("modelambda")
-    argv = [str(cli)] if cli.is_file() else [sys.executable, "-m", "modelambda.cli.main"]
-    return [*argv, "up", str(service), "--port", str(port)], dict(os.environ)
+    """``modelambda up SERVICE --port PORT``, run from this checkout's source (so that the
+    benchmark measures the code beside it, e.g. an older commit's in a second worktree)."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(ROOT / "src"), *filter(None, [os.environ.get("PYTHONPATH")])])}
+    return [sys.executable, "-m", "modelambda.cli.main", "up", str(service), "--port",
+            str(port)], env
 
 
 def up_vs_mlserver(service: Path, settings: FunctionSettings, model_file: Path, workdir: Path,
@@ -1276,7 +1279,7 @@ def main() -> None:
             sinks = {"main": ReportSink()}
             with contextlib.ExitStack() as stack:
                 emulators = {"main": stack.enter_context(EmulatorThread(sink=sinks["main"]))}
-                if emulators["main"].emulator.event_loop == "uvloop":
+                if getattr(emulators["main"].emulator, "event_loop", "") == "uvloop":
                     sinks["asyncio"] = ReportSink()
                     emulators["asyncio"] = stack.enter_context(
                         EmulatorThread(sink=sinks["asyncio"], loop="asyncio"))

@@ -29,7 +29,7 @@ from modelambda.package import checks, deps, files, importcheck, reuse
 from modelambda.package.archive import ArchiveError, Entry, unpack_zip
 from modelambda.package.artifacts import HANDLER, Artifact, BuildResult, Parts
 from modelambda.package.onnxopt import optimized_onnx
-from modelambda.package.slim import RUNTIME_PROVIDED, Slimmed, slim
+from modelambda.package.slim import RUNTIME_PROVIDED, Slimmed, slim_cached
 from modelambda.runtime.config import RuntimeConfig
 from modelambda.runtime.integrity import sha256_file
 from modelambda.spec import ServiceSpec, function_config, load_spec, runtime_settings
@@ -78,7 +78,7 @@ def _dependencies(spec: ServiceSpec, target: Target, say: Log) -> tuple[Path, Sl
         f"{', '.join(requirements)}")
     site = deps.install(requirements, target.python_version, target.architecture, kind="deps",
                         subdir="python", python=target.interpreter) / "python"
-    slimmed = slim(site, target.python_version, _left_out(spec))
+    slimmed = slim_cached(site, target.python_version, _left_out(spec))
     say(f"slimmed: dropped {slimmed.dropped_files} files ({slimmed.dropped_bytes:,} bytes)"
         + (f"; left out {', '.join(sorted(slimmed.excluded))}" if slimmed.excluded else ""))
     return site, slimmed

@@ -8,6 +8,9 @@ scripts, bytecode for other interpreters, and whole distributions the runtime al
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -94,4 +97,37 @@ def slim(site: Path, python_version: str, exclude: Iterable[str] = ()) -> Slimme
             result.drop(path)
             continue
         result.kept.append((rel, path))
+    return result
+
+
+def _rules_key(python_version: str, exclude: Iterable[str]) -> str:
+    rules = repr((sorted(_DROP_DIRS), sorted(_DROP_SUFFIXES), _DROP_PREFIXES, _LICENCE.pattern,
+                  python_version, sorted({_normalise(name) for name in exclude})))
+    return hashlib.sha256(rules.encode()).hexdigest()[:16]
+
+
+def slim_cached(site: Path, python_version: str, exclude: Iterable[str] = ()) -> Slimmed:
+    """``slim``, remembered beside a complete dependency-cache entry (which never changes
+    once complete: ``deps.install``): walking its thousands of files took 1.3 s of every
+    ``up`` with nothing changed. Any other ``site`` is slimmed each time."""
+    exclude = list(exclude)
+    entry = site.parent
+    if not (entry / ".complete").is_file():
+        return slim(site, python_version, exclude)
+    memo = entry / f".slimmed-{_rules_key(python_version, exclude)}.json"
+    try:
+        data = json.loads(memo.read_text())
+        kept = [(rel, site / rel) for rel in data["kept"]]
+        return Slimmed(kept, data["dropped_files"], data["dropped_bytes"], data["excluded"])
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    result = slim(site, python_version, exclude)
+    staging = memo.with_name(f"{memo.name}.{os.getpid()}.tmp")
+    try:
+        staging.write_text(json.dumps({
+            "kept": [rel for rel, _ in result.kept], "dropped_files": result.dropped_files,
+            "dropped_bytes": result.dropped_bytes, "excluded": result.excluded}))
+        staging.replace(memo)  # whole or not at all
+    except OSError:  # a read-only cache is slimmed each time
+        staging.unlink(missing_ok=True)
     return result
