@@ -327,8 +327,11 @@ class ConsoleClient:
 
     def disconnect(self) -> None:
         if self._response is not None and self._conn is not None:
-            with contextlib.suppress(OSError):
-                self._conn.sock.shutdown(socket.SHUT_RDWR)  # type: ignore[union-attr]
+            # a stream without a length: http.client hands its socket to the response
+            sock = self._conn.sock or getattr(getattr(self._response.fp, "raw", None),
+                                              "_sock", None)
+            with contextlib.suppress(OSError, AttributeError):
+                sock.shutdown(socket.SHUT_RDWR)
             self._response.close()
             self._conn.close()
         if self._thread is not None:
