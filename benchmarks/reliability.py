@@ -713,7 +713,7 @@ def event_faults(work: Path, quick: bool) -> list[dict[str, Any]]:
     service = python_service(work, "events", 'reserved_concurrency = 1\n\n[service.events]\n'
                              'maximum_retry_attempts = 0\n', timeout_s=5)
     on_failure = service / ".modelambda" / "on-failure.jsonl"
-    queue = service / ".modelambda" / "event-queue"
+    queue = service / ".modelambda" / "event-queue" / "events"
     delivered: dict[str, int] = {}
 
     def count(up: Up) -> None:
@@ -948,8 +948,11 @@ def section_hostile(quick: bool) -> list[dict[str, Any]] | str:
     spec = importlib.util.spec_from_file_location("reliability_hostile", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    rows: list[dict[str, Any]] = module.run(quick)
+    try:
+        spec.loader.exec_module(module)
+        rows: list[dict[str, Any]] = module.run(quick)
+    except Exception as exc:  # the load and fault figures are still written
+        return f"failed: {exc!r}"
     return rows
 
 
@@ -1000,11 +1003,12 @@ def print_table(results: dict[str, Any]) -> None:
         if isinstance(hostile, str):
             print(f"  {hostile}")
         else:
-            print(f"  {'area':<28} {'cases':>7} {'crashes':>8} {'5xx':>5} {'non-JSON':>9} "
+            print(f"  {'area':<60} {'cases':>7} {'crashes':>8} {'5xx':>5} {'non-JSON':>9} "
                   "outcome")
             for r in hostile:
-                print(f"  {r['area']:<28} {r['cases']:>7} {r['crashes']:>8} "
+                print(f"  {r['area'][:60]:<60} {r['cases']:>7} {r['crashes']:>8} "
                       f"{r['unexpected_5xx']:>5} {r['non_json_errors']:>9} {r['outcome']}")
+            print(f"  {'all':<60} {sum(r['cases'] for r in hostile):>7}")
 
 
 # --- main --------------------------------------------------------------------------------------

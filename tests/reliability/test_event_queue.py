@@ -111,7 +111,7 @@ def wait_until(up: Running, predicate: Callable[[], bool], timeout: float) -> No
 def test_events_queued_when_up_is_killed_are_delivered_by_the_next_up(tmp_path: Path) -> None:
     root = service(tmp_path / "slowq")
     env = {**os.environ, "MODELAMBDA_STATE_DIR": str(tmp_path / "state")}
-    queue = root / ".modelambda" / "event-queue"
+    queue = root / ".modelambda" / "event-queue" / "slowq"
     # GIVEN a running up with ten events accepted (202), one of them failing
     first, url = start(root, env)
     try:

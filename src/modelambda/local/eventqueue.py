@@ -3,8 +3,9 @@
 Lambda puts an asynchronous invocation in its own queue and answers 202; from then on the event
 is run (retried on a function error) or sent to the on-failure destination, never dropped
 ("How Lambda handles errors and retries with asynchronous invocation", AWS Lambda Developer
-Guide). Here the queue is a directory, ``<service>/.modelambda/event-queue/``, one file per
-event: its request id, payload, version, when it was received and how many attempts it has had.
+Guide). Here the queue is a directory, ``<service>/.modelambda/event-queue/<function>/``, one
+file per event: its request id, payload, version, when it was received and how many attempts
+it has had.
 
 - ``add`` makes an event durable before the caller answers 202: the file is written under a
   temporary name, fsynced, renamed into place and the directory fsynced, so after a crash
@@ -14,7 +15,7 @@ event: its request id, payload, version, when it was received and how many attem
   the event was delivered or written to the on-failure file.
 - ``open`` (at the next start of the same service) returns what is still queued, oldest first,
   for the function to run again. A file that is not a queued event (damaged by hand, a disk
-  error) gets one line and is moved to ``event-queue-corrupt/`` beside the queue, never
+  error) gets one line and is moved to ``<function>-corrupt/`` beside the queue, never
   deleted.
 
 Delivery is at least once, as Lambda's is ("your function may receive the same event multiple
@@ -158,9 +159,6 @@ class EventQueue:
         removal be lost in a crash, the event runs once more (at least once)."""
         if event.name:
             (self.directory / event.name).unlink(missing_ok=True)
-
-    def __len__(self) -> int:
-        return sum(1 for path in self.directory.glob(f"*{SUFFIX}"))
 
     def close(self) -> None:
         for fd in (self._dir_fd, self._lock):

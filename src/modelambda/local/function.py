@@ -337,7 +337,10 @@ class Function:
         """Take the function's event queue and run what an earlier emulator left in it."""
         if self.settings.event_queue is None:
             return
-        queue = EventQueue(self.settings.event_queue, self.sink, self.settings.name)
+        # one directory per function name: a function added again under another name
+        # (benchmarks do) neither shares nor replays this one's events
+        queue = EventQueue(self.settings.event_queue / self.settings.name, self.sink,
+                           self.settings.name)
         try:
             left = queue.open()
         except QueueBusy as exc:

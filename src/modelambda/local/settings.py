@@ -57,7 +57,8 @@ class FunctionSettings:
     event_retry_delays_s: tuple[float, ...] = (1.0, 2.0)
     event_max_age_s: float = limits.EVENT_AGE_S_MAX
     on_failure: Path | None = None  # JSONL file: the on-failure destination
-    # directory of accepted Event invokes not yet done (eventqueue.py); None: in memory only
+    # where accepted Event invokes not yet done are kept, in a directory per function name
+    # (eventqueue.py); None: in memory only
     event_queue: Path | None = None
     region: str = REGION
     account: str = ACCOUNT
