@@ -13,6 +13,7 @@ import json
 import re
 import shutil
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -74,13 +75,21 @@ def _find_feature_count(node: Any) -> int | None:
     return None
 
 
+# a skops schema.json is a few KB; a bigger one is not read (it could be a zip bomb)
+SCHEMA_MAX_BYTES = 8 * 1024 * 1024
+
+
 def skops_feature_count(model: Path) -> int | None:
     """The estimator's feature count from a skops file's schema.json: no object is created,
     so nothing in the file runs and no type needs to be trusted."""
     try:
         with zipfile.ZipFile(model) as archive:
-            schema = json.loads(archive.read("schema.json"))
-    except (OSError, KeyError, ValueError, zipfile.BadZipFile):
+            info = archive.getinfo("schema.json")
+            if info.file_size > SCHEMA_MAX_BYTES:  # read whole into memory: not a bomb's
+                return None
+            schema = json.loads(archive.read(info))
+    except (OSError, KeyError, ValueError, RuntimeError, NotImplementedError, EOFError,
+            zlib.error, zipfile.BadZipFile):  # RuntimeError: an encrypted entry
         return None
     return _find_feature_count(schema)
 

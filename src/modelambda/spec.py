@@ -29,6 +29,7 @@ from modelambda.runtime.integrity import model_root, sha256_file
 from modelambda.spectable import MISSING as _MISSING
 from modelambda.spectable import Problems as _Problems
 from modelambda.spectable import Table as _Table
+from modelambda.spectable import shown_name as _shown_name
 
 SPEC_FILE = "modelambda.toml"
 
@@ -504,7 +505,7 @@ def parse_spec(root: Path, data: Mapping[str, Any]) -> ServiceSpec:
         close = difflib.get_close_matches(key, sorted(sections), n=1)
         hint = f" (did you mean [{close[0]}]?)" if close else ""
         known = ", ".join(sorted(sections))
-        problems.items.append(f"[{key}]: unknown section{hint}; known: {known}")
+        problems.items.append(f"[{_shown_name(key)}]: unknown section{hint}; known: {known}")
     if "model" not in data:
         problems.items.append("[model]: required section (path = the model file)")
     service = _service(data.get("service", {}), root, problems)

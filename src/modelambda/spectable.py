@@ -14,13 +14,22 @@ from typing import Any
 MISSING: Any = object()
 
 
+_BARE = re.compile(r"^[A-Za-z0-9_.-]*$")
+
+
+def shown_name(name: str) -> str:
+    """A section or key as written, quoted when it is not a bare TOML key (a quoted key may
+    hold anything, a newline included, and each problem must stay one line)."""
+    return name if _BARE.match(name) else repr(name)
+
+
 class Problems:
     def __init__(self) -> None:
         self.items: list[str] = []
 
     def add(self, section: str, key: str, value: Any, allowed: str) -> None:
         shown = "(missing)" if value is MISSING else f"= {value!r}"
-        self.items.append(f"[{section}] {key} {shown}: {allowed}")
+        self.items.append(f"[{shown_name(section)}] {shown_name(key)} {shown}: {allowed}")
 
 
 class Table:

@@ -172,10 +172,12 @@ class Environment:
         self.extensions: dict[str, Extension] = {}
         self._runtime_waiting = False
         self._peer_pids: dict[tuple[str, int], int] = {}
+        # no read timeout: the runtime's connection sits idle while its environment is frozen
         self.api = HttpServer(self._runtime_api, max_body=64 * MB, admit=self._own_process,
                               refused=HttpResponse(403, _json_bytes(_error(
                                   "AccessDenied", "this Runtime API serves only its own "
-                                                  "execution environment"))))
+                                                  "execution environment"))),
+                              read_timeout_s=None)
 
     # --- lifecycle ------------------------------------------------------------------------
 

@@ -62,7 +62,9 @@ class Front:
         path = request.path
         if path.startswith(INVOKE_PREFIX) and path.endswith("/invocations"):
             if request.method != "POST":
-                return HttpResponse(405, b"")
+                return service_error(405, "UnknownOperationException",
+                                     f"{request.method} {path}: invoke with POST",
+                                     str(uuid.uuid4()))
             name = path[len(INVOKE_PREFIX):-len("/invocations")]
             return await self.invoke_api(name, request)
         if path == "/fn" or path.startswith("/fn/"):
@@ -125,7 +127,8 @@ class Front:
             client_context = _client_context(request)
         except ValueError:
             return service_error(400, "InvalidRequestContentException",
-                                 "X-Amz-Client-Context must be base64-encoded JSON", request_id)
+                                 "X-Amz-Client-Context must be a base64-encoded JSON object",
+                                 request_id)
         if kind == "DryRun":
             return HttpResponse(204, b"", [("x-amzn-RequestId", request_id)])
         if kind == "Event":
@@ -185,18 +188,26 @@ class Front:
             function = self.emulator.by_model(parts[3])
             if function is not None:
                 return await self._through_url(function, path, request)
-            return HttpResponse(404, json.dumps({"error": f"model {parts[3]!r} not found"})
-                                .encode(), [JSON])
-        return HttpResponse(404, b'{"error":"not found"}', [JSON])
+            return v2_not_found(f"model {parts[3]!r} not found")
+        return v2_not_found(f"no v2 route {path}")
+
+
+def v2_not_found(message: str) -> HttpResponse:
+    """A 404 on the v2 paths, in the runtime's error shape (``{"error": {type, message}}``)."""
+    return HttpResponse(404, json.dumps({"error": {"type": "NotFound", "message": message}})
+                        .encode(), [JSON])
 
 
 def _client_context(request: HttpRequest) -> str | None:
-    """The X-Amz-Client-Context header's JSON text; ValueError unless base64 of JSON."""
+    """The X-Amz-Client-Context header's JSON text; ValueError unless base64 of a JSON
+    object (the runtime client builds the context's ``client``, ``custom`` and ``env`` from
+    its keys: awslambdaric fails the invocation on anything else)."""
     if "x-amz-client-context" not in request.headers:
         return None
     try:
         text = base64.b64decode(request.headers["x-amz-client-context"], validate=True).decode()
-        json.loads(text)
+        if not isinstance(json.loads(text), dict):
+            raise ValueError("not a JSON object")
     except (binascii.Error, UnicodeDecodeError) as exc:
         raise ValueError(str(exc)) from exc
     return text

@@ -117,11 +117,10 @@ def bwrap_mounts(spec: SandboxSpec) -> list[str]:
     else:
         argv += ["--tmpfs", OPT_DIR]  # an empty /opt, not the host's
     argv += ["--size", str(spec.ephemeral_mb * 1024 * 1024), "--tmpfs", "/tmp"]
-    home = os.path.expanduser("~")
-    if home not in ("/", "") and os.path.isdir(home):
+    interpreter = os.path.dirname(os.path.dirname(os.path.realpath(spec.python)))
+    for home in hidden_homes():
         argv += ["--tmpfs", home]  # the developer's files are not the function's
         # ... but the interpreter's installation (e.g. pyenv's) stays visible where it is
-        interpreter = os.path.dirname(os.path.dirname(os.path.realpath(spec.python)))
         if (interpreter + "/").startswith(home.rstrip("/") + "/"):
             argv += ["--ro-bind", interpreter, interpreter]
     if spec.mounts:
@@ -129,6 +128,24 @@ def bwrap_mounts(spec: SandboxSpec) -> list[str]:
     for mount_path, host_dir in sorted(spec.mounts.items()):
         argv += ["--bind", host_dir, mount_path]
     return argv
+
+
+def hidden_homes() -> list[str]:
+    """The developer's home and every user's (/root, /home): each replaced by an empty
+    directory inside, parents first."""
+    homes = {os.path.expanduser("~"), "/root", "/home"}
+    return sorted(h for h in homes if h not in ("/", "") and os.path.isdir(h))
+
+
+def read_only_remounts(spec: SandboxSpec) -> list[str]:
+    """The tmpfs mounts made only to hold mount points (/var for /var/task and /var/runtime,
+    an empty /opt, the hidden homes, /mnt for EFS paths, bwrap's /dev and its /dev/shm), made
+    read-only once everything is mounted: on Lambda /tmp is the only writable path (and there
+    is no /dev/shm). The device nodes stay writable. bwrap applies its arguments in order, so
+    these go after every mount (SnapStart's socket directory under /var included)."""
+    paths = ["/var", *([] if spec.opt_dir else [OPT_DIR]), *hidden_homes(),
+             *(["/mnt"] if spec.mounts else []), "/dev", "/dev/shm"]
+    return [arg for path in paths for arg in ("--remount-ro", path)]
 
 
 def _warn_plain(reason: str) -> None:
@@ -164,7 +181,8 @@ def build_command(spec: SandboxSpec, python_version: str, use_bwrap: bool | None
         env.update(LAMBDA_TASK_ROOT=TASK_ROOT, LAMBDA_RUNTIME_DIR=RUNTIME_DIR,
                    PYTHONPATH=python_path(python_version, TASK_ROOT, opt, RUNTIME_DIR))
         return [bwrap, *bwrap_mounts(spec), "--proc", "/proc", "--dev", "/dev",
-                "--unshare-pid", "--die-with-parent", "--new-session", "--chdir", TASK_ROOT,
+                *read_only_remounts(spec), "--unshare-pid", "--die-with-parent",
+                "--new-session", "--chdir", TASK_ROOT,
                 *runtime_args], env, "/"
     _warn_plain("asked" if use_bwrap is False else "missing")
     os.makedirs(spec.tmp_dir, exist_ok=True)

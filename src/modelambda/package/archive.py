@@ -5,7 +5,10 @@ files that were executable), no directory entries, no extra fields, so the same 
 give the same bytes and the same sha256 (and an unchanged layer is never published again).
 
 Reading: every entry is checked before anything is written: no absolute paths, no ``..``,
-no symlinks, no device files, and the total unpacked size is capped.
+no backslashes, no symlinks or device files, no two entries landing on the same path, no
+encrypted entries or compression methods zipfile cannot read; the total unpacked size is capped
+and so is the compression ratio (a zip bomb). zipfile stops inflating an entry at its declared
+size and checks its CRC, so the declared sizes checked up front bound what is written.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import os
 import stat
 import zipfile
+import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -88,36 +92,86 @@ def write_zip(target: Path, entries: Iterable[Entry], level: int | None = None) 
     return sha256_file(target)
 
 
+# A zip bomb: more than this many unpacked bytes per compressed byte, over the whole archive
+# once it unpacks to more than RATIO_FLOOR_BYTES. Deflate's best is about 1032:1 (zeros); model
+# files and code compress 1-10x, a zip of text or sparse arrays rarely past 50x.
+MAX_RATIO = 200
+RATIO_FLOOR_BYTES = 16 * 1024 * 1024
+_READABLE = {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA}
+
+
+def _check_entries(archive: Path, infos: list[zipfile.ZipInfo], max_bytes: int | None) -> int:
+    """The total declared size, after checking every entry (ArchiveError naming the first
+    bad one)."""
+    total = compressed = 0
+    files: set[str] = set()
+    dirs: set[str] = set()
+    for info in infos:
+        name = check_name(info.filename.rstrip("/") or "/")
+        kind = stat.S_IFMT(info.external_attr >> 16)
+        if kind not in (0, stat.S_IFREG, stat.S_IFDIR):
+            raise ArchiveError(f"{archive.name}: {info.filename!r} is a "
+                               f"{'symlink' if kind == stat.S_IFLNK else 'special file'}; "
+                               "only regular files are unpacked")
+        if info.flag_bits & 0x1:
+            raise ArchiveError(f"{archive.name}: {info.filename!r} is encrypted")
+        if info.compress_type not in _READABLE:
+            raise ArchiveError(f"{archive.name}: {info.filename!r} uses compression method "
+                               f"{info.compress_type}; zip it with deflate")
+        if info.is_dir():
+            dirs.add(name)
+        elif name in files:
+            raise ArchiveError(f"{archive.name}: {name!r} is in the archive twice")
+        else:
+            files.add(name)
+        parents = PurePosixPath(name).parents
+        dirs.update(p.as_posix() for p in parents if p.as_posix() != ".")
+        total += info.file_size
+        compressed += info.compress_size
+    clash = files & dirs
+    if clash:
+        raise ArchiveError(f"{archive.name}: {sorted(clash)[0]!r} is both a file and a "
+                           "directory in the archive")
+    if max_bytes is not None and total > max_bytes:
+        raise ArchiveError(f"{archive.name} unpacks to {total} bytes, over {max_bytes}")
+    if total > RATIO_FLOOR_BYTES and total > MAX_RATIO * max(compressed, 1):
+        raise ArchiveError(f"{archive.name} unpacks to {total} bytes from {compressed}, over "
+                           f"{MAX_RATIO} times its compressed size: refused as a zip bomb")
+    return total
+
+
 def unpack_zip(archive: Path, root: Path, max_bytes: int | None = None) -> int:
     """Unpack ``archive`` under ``root`` safely; returns the bytes written.
 
     Every entry is validated before the first byte is written, so a bad archive leaves
-    ``root`` untouched."""
+    ``root`` untouched; an entry whose bytes turn out corrupt (bad CRC, bad deflate data) is
+    an ArchiveError too, and the files this call wrote are removed."""
     with zipfile.ZipFile(archive) as zf:
         infos = zf.infolist()
-        total = 0
-        for info in infos:
-            check_name(info.filename.rstrip("/") or "/")
-            kind = stat.S_IFMT(info.external_attr >> 16)
-            if kind not in (0, stat.S_IFREG, stat.S_IFDIR):
-                raise ArchiveError(f"{archive.name}: {info.filename!r} is a "
-                                   f"{'symlink' if kind == stat.S_IFLNK else 'special file'}; "
-                                   "only regular files are unpacked")
-            total += info.file_size
-        if max_bytes is not None and total > max_bytes:
-            raise ArchiveError(f"{archive.name} unpacks to {total} bytes, over {max_bytes}")
+        total = _check_entries(archive, infos, max_bytes)
         root_real = root.resolve()
-        for info in infos:
-            destination = (root / info.filename).resolve()
-            if root_real not in destination.parents and destination != root_real:
-                raise ArchiveError(f"{archive.name}: {info.filename!r} escapes {root}")
-            if info.is_dir():
-                destination.mkdir(parents=True, exist_ok=True)
-                continue
-            destination.parent.mkdir(parents=True, exist_ok=True)
-            with zf.open(info) as src, destination.open("wb") as dst:
-                while chunk := src.read(1 << 20):
-                    dst.write(chunk)
-            mode = (info.external_attr >> 16) & 0o777
-            os.chmod(destination, mode if mode else 0o644)
+        written: list[Path] = []
+        try:
+            for info in infos:
+                destination = (root / info.filename).resolve()
+                if root_real not in destination.parents and destination != root_real:
+                    raise ArchiveError(f"{archive.name}: {info.filename!r} escapes {root}")
+                if info.is_dir():
+                    destination.mkdir(parents=True, exist_ok=True)
+                    continue
+                destination.parent.mkdir(parents=True, exist_ok=True)
+                written.append(destination)
+                with zf.open(info) as src, destination.open("wb") as dst:
+                    while chunk := src.read(1 << 20):
+                        dst.write(chunk)
+                mode = (info.external_attr >> 16) & 0o777
+                os.chmod(destination, mode if mode else 0o644)
+        except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError) as exc:
+            for path in written:
+                path.unlink(missing_ok=True)
+            raise ArchiveError(f"{archive.name}: corrupt entry ({exc})") from exc
+        except BaseException:
+            for path in written:
+                path.unlink(missing_ok=True)
+            raise
     return total

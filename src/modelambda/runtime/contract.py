@@ -9,6 +9,7 @@ no I/O.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -121,7 +122,7 @@ def _convert_dtype(arr: np.ndarray, spec: TensorSpec, allow_nonfinite: bool, whe
             f"{_KIND_NAMES.get(kind, arr.dtype.name)}"
         )
     if kind == "f":
-        if not allow_nonfinite:
+        if not allow_nonfinite or target.kind in "iu":  # no integer is NaN or infinite
             _check_finite(arr, spec.name, where)
         if target.kind in "iu" and not np.all(np.mod(arr, 1) == 0):
             raise DTypeError(
@@ -129,14 +130,16 @@ def _convert_dtype(arr: np.ndarray, spec: TensorSpec, allow_nonfinite: bool, whe
             )
     if target.kind in "iu" and arr.size:  # a cast would wrap around silently
         info = np.iinfo(target)
-        low, high = arr.min(), arr.max()
+        # as Python numbers: numpy compares a bool or int64 with 2**64 - 1 by converting the
+        # bound to a C long, which overflows
+        low, high = arr.min().item(), arr.max().item()
         # floats: int64's and uint64's maxima round up to 2**63 and 2**64 as floats, which
         # are out of range, so the bound is max + 1 (a power of two, exact as a float)
         too_high = high >= float(info.max + 1) if kind == "f" else high > info.max
         if low < info.min or too_high:
             raise InvalidValue(
                 f"{where}: input {spec.name!r} takes {target.name} values from {info.min} to "
-                f"{info.max}; got {(low if low < info.min else high).item()!r}")
+                f"{info.max}; got {(low if low < info.min else high)!r}")
     with np.errstate(over="ignore"):  # overflow becomes inf, reported just below
         out = arr.astype(target, copy=False)
     if target.kind == "f" and not allow_nonfinite and out.dtype.itemsize < arr.dtype.itemsize:
@@ -243,18 +246,19 @@ def v2_tensors(body: Mapping[str, Any]) -> dict[str, np.ndarray]:
         if missing:
             raise MissingField(f"inputs[{i}] lacks {missing}")
         name, shape, datatype = item["name"], item["shape"], item["datatype"]
-        if datatype not in V2_TO_NUMPY:
+        if not isinstance(datatype, str) or datatype not in V2_TO_NUMPY:
             raise DTypeError(
                 f"inputs[{i}] ({name}): unknown datatype {datatype!r}; one of {list(V2_TO_NUMPY)}"
             )
-        if not (isinstance(shape, list) and all(isinstance(d, int) and d >= 0 for d in shape)):
+        if not (isinstance(shape, list) and all(isinstance(d, int) and not isinstance(d, bool)
+                                                and d >= 0 for d in shape)):
             raise ShapeError(f"inputs[{i}] ({name}): shape must be a list of non-negative ints")
         spec = TensorSpec(str(name), V2_TO_NUMPY[datatype], None)
         flat = to_tensor(item["data"], spec, allow_nonfinite=True, where=f"inputs[{i}]").ravel()
-        if flat.size != int(np.prod(shape)):
+        needed = math.prod(shape)  # exact: np.prod wraps around past int64
+        if flat.size != needed:
             raise ShapeError(
-                f"inputs[{i}] ({name}): shape {shape} needs {int(np.prod(shape))} values, "
-                f"data has {flat.size}"
+                f"inputs[{i}] ({name}): shape {shape} needs {needed} values, data has {flat.size}"
             )
         tensors[str(name)] = flat.reshape(shape)
     return tensors

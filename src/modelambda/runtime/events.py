@@ -87,7 +87,10 @@ def decode(event: Any) -> Request:
         if isinstance(event, (str, bytes)):  # a payload that is itself a JSON string
             event = parse_json(event.encode() if isinstance(event, str) else event)
         return Request(kind, body=event)
-    headers = {str(k).lower(): str(v) for k, v in (event.get("headers") or {}).items()}
+    raw_headers = event.get("headers")  # an object from API Gateway and Function URLs; a
+    # hand-made event may carry anything there, and headers only inform: ignored if not one
+    headers = ({str(k).lower(): str(v) for k, v in raw_headers.items()}
+               if isinstance(raw_headers, dict) else {})
     if kind == REST_V1:
         method, path = str(event.get("httpMethod", "POST")), str(event.get("path", "/"))
     else:
