@@ -8,7 +8,7 @@ Shared by the property tests beside this file (a few hundred examples in the def
   environment keeps serving (the same environment id, its invocation count going up);
 - no 5xx but the designed ones (none, for these inputs to iris: a 500 or 502 is a bug);
 - every error body a JSON object carrying a message (``message``, ``Message``,
-  ``errorMessage`` or ``error.message``, as each surface spells it).
+  ``errorMessage``, ``error.message`` or the console's ``error``, as each surface spells it).
 """
 
 from __future__ import annotations
@@ -173,7 +173,7 @@ def error_message(body: Any) -> str | None:
     inner = body.get("error")
     if isinstance(inner, dict) and isinstance(inner.get("message"), str):
         return str(inner["message"])
-    return None
+    return inner if isinstance(inner, str) else None  # the console's {"error": "..."}
 
 
 def check_app_event(app: App, event: Any, tally: Tally) -> None:
@@ -263,8 +263,13 @@ def url_case(draw: st.DrawFn) -> HttpCase:
     prefix = draw(st.sampled_from(["/fn/iris", "/fn/iris/", "/fn/iris/v2/models/iris/infer",
                                    "/v2/models/iris/infer", "/v2/models/iris", "/v2/models/iris/",
                                    "/v2/models/iris/ready", "/v2/models/nope/infer",
-                                   "/fn/nope/", "/v2/health/live", "/fn"]))
-    tail = draw(st.text(string.ascii_letters + string.digits + "/%.-_~", max_size=12))
+                                   "/fn/nope/", "/v2/health/live", "/fn", "/",
+                                   "/console/api/functions/", "/console/api/invocations/",
+                                   "/console/api/latency/", "/console/api/models/iris/",
+                                   "/console/static/", "/console/measurements/iris/"]))
+    tail = draw(st.text(string.ascii_letters + string.digits + "/%.-_~", max_size=12)
+                | st.sampled_from(["%C2%B2", "%D9%A3", "..%2F..%2Fetc%2Fpasswd", "%00", "%",
+                                   "iris", "promote", "rollback", "..", "index.html"]))
     query = draw(st.lists(st.tuples(HEADER_VALUE, HEADER_VALUE), max_size=3))
     method = draw(st.sampled_from(["POST", "GET", "HEAD", "PUT", "DELETE", "OPTIONS", "PATCH"]))
     headers = {"Content-Type": draw(CONTENT_TYPES)}
@@ -275,6 +280,8 @@ def url_case(draw: st.DrawFn) -> HttpCase:
                 | st.binary(max_size=64))
     if method == "HEAD":
         body = b""
+    if (prefix + tail).rstrip("/").endswith("/console/api/live"):
+        tail += "x"  # the live stream never ends: not a request/response case
     headers.pop("Content-Length", None)
     headers.pop("Transfer-Encoding", None)
     headers.pop("Host", None)

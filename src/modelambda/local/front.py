@@ -119,7 +119,7 @@ class Front:
         kind = request.headers.get("x-amz-invocation-type", "RequestResponse")
         payload = request.body or b"{}"
         try:
-            json.loads(payload)
+            json.loads(payload, parse_constant=_not_json)
         except (ValueError, RecursionError) as exc:
             return service_error(400, "InvalidRequestContentException",
                                  f"Could not parse request body into json: {exc}", request_id)
@@ -190,6 +190,12 @@ class Front:
                 return await self._through_url(function, path, request)
             return v2_not_found(f"model {parts[3]!r} not found")
         return v2_not_found(f"no v2 route {path}")
+
+
+def _not_json(name: str) -> Any:
+    """NaN, Infinity and -Infinity: Python's json reads them, JSON (RFC 8259) and Lambda do
+    not; the runtime client would fail on them (Runtime.UnmarshalError)."""
+    raise ValueError(f"{name} is not a JSON value")
 
 
 def v2_not_found(message: str) -> HttpResponse:
