@@ -108,6 +108,15 @@ def cmdline(pid: int) -> str:
         return ""
 
 
+def alive(pid: int) -> bool:
+    """Running (a zombie is dead: it waits only for whoever reaps it)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
 def rss_mb(pid: int) -> float:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -143,6 +152,17 @@ def base_groups(pid: int) -> dict[str, list[str]]:
                 base = Path("/sys/fs/cgroup") / controllers / path.lstrip("/") / str(name)
                 if base.is_dir():
                     found[controller] = sorted(p.name for p in base.iterdir() if p.is_dir())
+    return found
+
+
+def base_groups_of(pid: int) -> dict[str, list[str]]:
+    """The groups left in the base cgroup of an emulator that is gone (``modelambda-<pid>-*``
+    anywhere in the v1 hierarchies), by controller."""
+    found: dict[str, list[str]] = {}
+    for controller in ("memory", "cpu", "freezer"):
+        root = Path("/sys/fs/cgroup") / controller
+        for base in root.glob(f"**/modelambda-{pid}-*"):
+            found[controller] = sorted(p.name for p in base.iterdir() if p.is_dir())
     return found
 
 
@@ -502,11 +522,12 @@ def cold_starts(work: Path, restores: int, full: int) -> dict[str, Any]:
                              "p99_ms": round(percentile(latencies, 0.99), 1)}
         time.sleep(0.5)
         after = snapshot(up)
-        pid = up.pid
+        processes = children(up.pid)  # the SnapStart template's among them
+    time.sleep(0.5)
     leaks = {k: (before[k], after[k]) for k in before if before[k] != after[k]}
     return {**figures, "before": before, "after": after, "leaks": leaks,
-            "processes_after_stop": len(children(pid)),
-            "cgroup_base_after_stop": base_groups(pid),
+            "processes_after_stop": len([p for p in processes if alive(p)]),
+            "cgroup_base_after_stop": base_groups_of(up.pid),
             "tmpdir_after_stop": sorted(str(p.relative_to(up.tmpdir))
                                         for p in up.tmpdir.rglob("*"))}
 
@@ -700,10 +721,14 @@ def environment_faults(work: Path) -> list[dict[str, Any]]:
         rows.append(row("environment", "exceed memory (1024 MB)",
                         "Runtime.OutOfMemory for that request; the next is served",
                         f"{oom}; next: {after}", "OutOfMemory" in oom and after == "ok"))
-        leftover = up.env_processes()
-    rows.append(row("environment", "after those faults, at stop", "no environment left",
-                    f"{len([p for p in leftover if p in children(up.pid)])} left",
-                    not children(up.pid)))
+        leftover = children(up.pid)
+    time.sleep(0.5)
+    stranded = [p for p in leftover if alive(p)]
+    groups = base_groups_of(up.pid)
+    rows.append(row("environment", "after those faults, at stop",
+                    "no process or cgroup left",
+                    f"{len(stranded)} process(es), {sum(map(len, groups.values()))} group(s) "
+                    "left", not stranded and not groups))
     return rows
 
 
@@ -745,13 +770,21 @@ def event_faults(work: Path, quick: bool) -> list[dict[str, Any]]:
                 ids.append(headers["x-amzn-requestid"])
             accepted.extend(ids)
             time.sleep(1.2)
+            environments = up.env_processes()
         finally:
             up.stop(sig, timeout=30)
         count(up)
+        time.sleep(0.5)
+        # what a killed emulator leaves (frozen environments ignore their death signal until
+        # thawed): the next emulator's start sweeps it (cgroups.py)
+        stranded = [p for p in environments if alive(p)]
+        groups = sum(len(g) for g in base_groups_of(up.pid).values())
         left = len(list(queue.glob("*.event.json")))
         again = Up(work, [service], "--no-warmup")
         try:
             replay = next((line for line in again.lines if "replaying" in line), "")
+            swept = (not [p for p in environments if alive(p)]
+                     and not base_groups_of(up.pid))
             deadline = time.monotonic() + 120
             while time.monotonic() < deadline and list(queue.glob("*.event.json")):
                 time.sleep(0.2)
@@ -767,6 +800,11 @@ def event_faults(work: Path, quick: bool) -> list[dict[str, Any]]:
                         f"lost {len(lost)}; run twice {len(twice)} (at least once)",
                         not lost and bool(replay or not left), lost=len(lost),
                         redelivered=len(twice), accepted=n))
+        rows.append(row("emulator", f"{name}: what the stopped up left",
+                        "nothing, or swept by the next up",
+                        f"{len(stranded)} environment process(es), {groups} cgroup(s) left; "
+                        f"{'swept' if swept else 'NOT swept'} by the next up",
+                        swept, stranded=len(stranded), groups=groups))
     rows.append(row("emulator", "the 202 of an Event invoke (fsynced first)",
                     "answered", f"p50 {percentile(accept_ms, 0.5):.1f} ms, p99 "
                     f"{percentile(accept_ms, 0.99):.1f} ms over {len(accept_ms)} (a new "
