@@ -46,6 +46,22 @@ def test_s3_gives_the_bundles_predictions(s3_env: EmbeddedS3, tmp_path: Path) ->
     result = app.handle(ROWS)
     assert result == {**make_app(IRIS).handle(ROWS), "model_version": version}
     assert not list((tmp_path / "tmp").rglob("*.onnx"))  # ONNX loaded from memory
+    assert not open_memory_files("model.onnx")  # ... which is freed once loaded
+
+
+def open_memory_files(name: str) -> list[str]:
+    """This process's open in-memory files (memfd) of that name."""
+    import os
+
+    found = []
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:  # closed meanwhile (listdir's own descriptor)
+            continue
+        if target.startswith(f"/memfd:{name}"):
+            found.append(target)
+    return found
 
 
 def test_minilm_from_s3_and_efs_matches_the_bundle(s3_env: EmbeddedS3, tmp_path: Path,
@@ -250,6 +266,15 @@ def test_fetch_streams_on_a_fast_connection_and_goes_parallel_on_a_slow_one(
     client.get = counting  # type: ignore[method-assign]
     assert client.fetch(BUCKET, "blob", len(data), part_bytes=1024 * 1024) == data
     assert requests == [] if fast else len(requests) == 5  # 1 MB probe, then 5 ranges
+    # the bytes are hashed as they arrive, in order, whichever way they came
+    import hashlib
+
+    digest, got = hashlib.sha256(), bytearray(len(data))
+    client.download(BUCKET, "blob", len(data),
+                    lambda offset, chunk: got.__setitem__(slice(offset, offset + len(chunk)),
+                                                          chunk),
+                    digest=digest, part_bytes=1024 * 1024)
+    assert got == data and digest.hexdigest() == hashlib.sha256(data).hexdigest()
 
 
 def test_an_alias_s3_refuses_to_show_is_named_with_both_causes(

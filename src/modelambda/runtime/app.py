@@ -103,8 +103,15 @@ class App:
 
     def _load(self, resolved: Resolved, run_setup: bool = True) -> ModelState:
         backend = self.backend_class(self.model.options)
-        backend.load(resolved.path, resolved.blobs)
-        pipeline = Pipeline.load(self.config.pipeline, resolved.path, run_setup=run_setup)
+        try:
+            backend.start_load(resolved.path, resolved.blobs)
+            try:  # the hooks' import and setup overlap what the backend left running
+                pipeline = Pipeline.load(self.config.pipeline, resolved.path,
+                                         run_setup=run_setup)
+            finally:
+                backend.finish_load()  # its error wins: the model comes first
+        finally:
+            resolved.release()
         return ModelState(backend, backend.inputs(), pipeline,
                           resolved.version or self.model.version, resolved.path)
 

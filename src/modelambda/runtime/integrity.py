@@ -1,7 +1,7 @@
 """Model file checksums: sizes and sha256 recorded at build/publish time, checked before load.
 
 The one place modelambda computes a sha256 of a file or of bytes: the runtime's sources,
-``modelambda build`` and the model store all use these two functions.
+``modelambda build`` and the model store all use these functions.
 """
 
 from __future__ import annotations
@@ -31,6 +31,13 @@ def sha256_bytes(data: bytes | bytearray | memoryview) -> str:
     import hashlib  # deferred, as above
 
     return hashlib.sha256(data).hexdigest()
+
+
+def new_sha256() -> Any:
+    """A running sha256 (``update`` then ``hexdigest``), for bytes hashed as they arrive."""
+    import hashlib  # deferred, as above
+
+    return hashlib.sha256()
 
 
 def verify_files(model_path: str, files: Mapping[str, Mapping[str, Any]]) -> None:

@@ -1,7 +1,9 @@
 """User pre/post-processing hooks (``[pipeline]`` in the spec), imported once at init.
 
-- ``setup(model_path)``: optional, runs once per environment after the model is loaded, with
-  the model's path as a string (e.g. to load a tokenizer that lives beside the model);
+- ``setup(model_path)``: optional, runs once per environment with the model's path as a
+  string (e.g. to load a tokenizer that lives beside the model), while the backend finishes
+  loading the model (an ONNX session builds on its own thread meanwhile; see
+  ``Backend.start_load``);
 - ``preprocess(instances) -> inputs``: the request's instances -> ``{input name: array}``
   (or one array for a single-input model). Raise ``modelambda.runtime.InvalidInput`` to
   reject a request with a 400; any other exception is also reported as a 400

@@ -56,7 +56,8 @@ class S3(StoreStrategy):
         return self.read(table)
 
     def tmp_needed(self, model: list[Entry]) -> int:
-        # ONNX files stay in memory (onnxruntime loads from bytes); the rest goes to /tmp
+        # ONNX files stay in memory (an in-memory file onnxruntime loads by path, freed once
+        # loaded); the rest goes to /tmp
         return sum(e.size for e in model if not e.name.endswith(".onnx"))
 
     def start_local(self, spec: ServiceSpec, services: Any) -> LocalSetup:

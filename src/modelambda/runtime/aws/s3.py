@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import Protocol
 from urllib.parse import quote, urlsplit
 
 from modelambda.runtime.aws.sigv4 import UNSIGNED, Credentials, sign
@@ -30,6 +31,16 @@ WORKERS = 8
 # connection): then the rest comes in one stream, since parallel ranges only add requests.
 FAST_CONNECTION_BYTES_S = 200 * 1024 * 1024
 RETRYABLE = {429, 500, 502, 503, 504}
+CHUNK_BYTES = 1024 * 1024  # a streamed GET is read (and hashed) this much at a time
+
+# where downloaded bytes go: write(offset, data), data valid only during the call
+Writer = Callable[[int, "memoryview | bytes"], object]
+
+
+class Digest(Protocol):
+    """What ``download`` feeds the bytes to in order (a ``hashlib`` object)."""
+
+    def update(self, data: memoryview | bytes, /) -> None: ...
 
 
 class _Transient(Exception):
@@ -156,28 +167,46 @@ class S3Client:
 
     def fetch(self, bucket: str, key: str, size: int, *, part_bytes: int = PART_BYTES,
               workers: int = WORKERS) -> bytes:
-        """Download an object of known ``size``, as fast as the connection allows.
+        """Download an object of known ``size`` into memory (see ``download``)."""
+        buffer = bytearray(size)
+        view = memoryview(buffer)
+
+        def write(offset: int, data: memoryview | bytes) -> None:
+            view[offset:offset + len(data)] = data
+
+        try:
+            self.download(bucket, key, size, write, part_bytes=part_bytes, workers=workers)
+        finally:
+            view.release()
+        return bytes(buffer)
+
+    def download(self, bucket: str, key: str, size: int, write: Writer, *,
+                 digest: Digest | None = None, part_bytes: int = PART_BYTES,
+                 workers: int = WORKERS) -> None:
+        """Download an object of known ``size`` as fast as the connection allows, handing
+        the bytes to ``write(offset, data)`` (``data`` is only valid during the call) and, in
+        order, to ``digest.update`` as they arrive: a checksum needs no second pass.
 
         One plain GET starts streaming; after the first ``part_bytes`` its rate decides: a
         connection faster than S3 gives one (a local S3) keeps streaming to the end, a
         slower one is dropped and the rest comes in parallel ranged GETs, S3's advice for
         its ~90 MB/s per connection."""
-        buffer = bytearray(size)
-        done = self._stream_start(bucket, key, buffer, part_bytes if workers > 1 else size)
+        done = self._stream_start(bucket, key, size, write, digest,
+                                  part_bytes if workers > 1 else size)
         if done < size:
-            self._parallel(bucket, key, buffer, done, part_bytes, workers)
-        return bytes(buffer)
+            self._parallel(bucket, key, size, write, digest, done, part_bytes, workers)
 
-    def _stream_start(self, bucket: str, key: str, buffer: bytearray, probe: int) -> int:
-        """Stream the object into ``buffer``; stop after ``probe`` bytes if the connection
-        is slow. Returns how many bytes were read (0 if the stream failed at once)."""
-        size = len(buffer)
+    def _stream_start(self, bucket: str, key: str, size: int, write: Writer,
+                      digest: Digest | None, probe: int) -> int:
+        """Stream the object to ``write``; stop after ``probe`` bytes if the connection is
+        slow. Returns how many bytes were read (0 if the stream failed at once)."""
         url = self.url(bucket, key)
         parts = urlsplit(url)
         credentials = self.credentials
         signed = {} if credentials is None else sign(
             "GET", url, {}, self.region, "s3", credentials, payload_sha256=UNSIGNED)
-        view = memoryview(buffer)
+        chunk = bytearray(CHUNK_BYTES)
+        view = memoryview(chunk)
         position = 0
         try:
             conn = self._connection(parts.netloc, parts.scheme)
@@ -187,21 +216,21 @@ class S3Client:
                 response.read()
                 return 0  # the ranged path below retries and reports the error properly
             started = time.perf_counter()
-            while position < min(probe, size):
-                read = response.readinto(view[position:min(probe, size)])
-                if not read:
-                    raise S3Error(f"s3://{bucket}/{key}: {position} bytes, expected {size} "
-                                  "(truncated or replaced)")
-                position += read
-            rate = position / max(time.perf_counter() - started, 1e-6)
-            if position < size and rate < FAST_CONNECTION_BYTES_S:
-                self._drop(parts.netloc)  # abandon the stream: parallel ranges do the rest
-                return position
+            limit = min(probe, size)
             while position < size:
-                read = response.readinto(view[position:])
+                if position >= limit:
+                    rate = position / max(time.perf_counter() - started, 1e-6)
+                    if rate < FAST_CONNECTION_BYTES_S:
+                        self._drop(parts.netloc)  # abandon the stream: parallel ranges do
+                        return position           # the rest
+                    limit = size
+                read = response.readinto(view[:min(CHUNK_BYTES, limit - position)])
                 if not read:
                     raise S3Error(f"s3://{bucket}/{key}: {position} bytes, expected {size} "
                                   "(truncated or replaced)")
+                write(position, view[:read])
+                if digest is not None:
+                    digest.update(view[:read])  # hashlib releases the GIL for big chunks
                 position += read
             if response.read(1):
                 raise S3Error(f"s3://{bucket}/{key}: longer than the {size} bytes expected "
@@ -212,22 +241,24 @@ class S3Client:
             view.release()
         return position
 
-    def _parallel(self, bucket: str, key: str, buffer: bytearray, begin: int,
-                  part_bytes: int, workers: int) -> None:
-        size = len(buffer)
-
-        def part(span: tuple[int, int]) -> None:
+    def _parallel(self, bucket: str, key: str, size: int, write: Writer,
+                  digest: Digest | None, begin: int, part_bytes: int, workers: int) -> None:
+        def part(span: tuple[int, int]) -> bytes:
             chunk = self.get(bucket, key, byte_range=span).body
             if len(chunk) != span[1] - span[0] + 1:
                 raise S3Error(f"s3://{bucket}/{key}: range {span} came back with "
                               f"{len(chunk)} bytes (truncated)")
-            buffer[span[0]:span[1] + 1] = chunk
+            return chunk
 
         ranges = [(start, min(start + part_bytes, size) - 1)
                   for start in range(begin, size, part_bytes)]
         with ThreadPoolExecutor(max_workers=max(1, min(workers, len(ranges)))) as pool:
-            for future in [pool.submit(part, span) for span in ranges]:
-                future.result()
+            futures = [pool.submit(part, span) for span in ranges]
+            for span, future in zip(ranges, futures, strict=True):  # in order, for the digest
+                chunk = future.result()
+                write(span[0], chunk)
+                if digest is not None:
+                    digest.update(chunk)
 
 
 def _error_code(body: bytes) -> str | None:

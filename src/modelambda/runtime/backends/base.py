@@ -66,6 +66,16 @@ class Backend(ABC):
         ``blobs`` holds model files a remote source kept in memory (name -> bytes) instead of
         writing them under ``path``; a backend that can load from bytes uses them."""
 
+    def start_load(self, path: str, blobs: Mapping[str, bytes] | None = None) -> None:
+        """Begin loading (the app's init: ``start_load``, the pipeline's import and setup,
+        then ``finish_load``). By default the whole ``load`` happens here; a backend whose
+        loading releases the GIL may leave part of it running on a thread, so that the
+        pipeline's import and setup overlap it."""
+        self.load(path, blobs)
+
+    def finish_load(self) -> None:  # noqa: B027 - a hook: nothing left by default
+        """Wait for what ``start_load`` left running; raise its error."""
+
     def inputs(self) -> Sequence[TensorSpec] | None:
         """The model's inputs, or None when the model takes Python objects as they come."""
         return None

@@ -71,11 +71,54 @@ class OnnxBackend(Backend):
                              "allow_spinning"})
 
     def load(self, path: str, blobs: Mapping[str, bytes] | None = None) -> None:
+        self.start_load(path, blobs)
+        self.finish_load()
+
+    def start_load(self, path: str, blobs: Mapping[str, bytes] | None = None) -> None:
+        """Import onnxruntime and set the session up here, then create the session on a
+        thread: onnxruntime releases the GIL while it builds one (most of a large model's
+        load), so the app imports and sets up the pipeline meanwhile (``finish_load``)."""
         try:
             import onnxruntime as ort  # deferred: only functions that serve ONNX pay for it
         except ImportError as exc:
             raise DependencyMissing(f"the onnx backend needs onnxruntime: {exc}") from exc
 
+        opts = self._session_options(ort)
+        in_memory = [name for name in (blobs or {}) if name.endswith(".onnx")]
+        if len(in_memory) == 1:  # straight from the download: no /tmp write and read
+            file, model = in_memory[0], (blobs or {})[in_memory[0]]
+        else:
+            file = find_onnx_file(path)
+            model = file  # type: ignore[assignment]
+        self._file = file
+        self._failure: BaseException | None = None
+
+        def create() -> None:
+            try:
+                self.session = ort.InferenceSession(
+                    model, sess_options=opts, providers=["CPUExecutionProvider"])
+            except BaseException as exc:  # handed to finish_load, on the app's thread
+                self._failure = exc
+
+        import threading
+
+        self._loading = threading.Thread(target=create, name="modelambda-onnx-session",
+                                         daemon=True)
+        self._loading.start()
+
+    def finish_load(self) -> None:
+        self._loading.join()
+        if self._failure is not None:
+            exc, self._failure = self._failure, None
+            if not isinstance(exc, Exception):
+                raise exc
+            # onnxruntime raises its own untyped errors
+            raise ModelLoadError(f"{self._file} is not a loadable ONNX model: {exc}") from exc
+        self._inputs = [_spec(a) for a in self.session.get_inputs()]
+        self._outputs = [_spec(a) for a in self.session.get_outputs()]
+        self._output_names = [o.name for o in self._outputs]
+
+    def _session_options(self, ort: Any) -> Any:
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = int(self.options.get("intra_op_threads") or lambda_vcpus())
         if not self.options.get("allow_spinning", False):
@@ -95,21 +138,7 @@ class OnnxBackend(Backend):
                 {"disable": "ORT_DISABLE_ALL", "basic": "ORT_ENABLE_BASIC",
                  "extended": "ORT_ENABLE_EXTENDED", "all": "ORT_ENABLE_ALL"}[level],
             )
-        in_memory = [name for name in (blobs or {}) if name.endswith(".onnx")]
-        if len(in_memory) == 1:  # straight from the download: no /tmp write and read
-            file, model = in_memory[0], (blobs or {})[in_memory[0]]
-        else:
-            file = find_onnx_file(path)
-            model = file  # type: ignore[assignment]
-        try:
-            self.session = ort.InferenceSession(
-                model, sess_options=opts, providers=["CPUExecutionProvider"]
-            )
-        except Exception as exc:  # onnxruntime raises its own untyped errors
-            raise ModelLoadError(f"{file} is not a loadable ONNX model: {exc}") from exc
-        self._inputs = [_spec(a) for a in self.session.get_inputs()]
-        self._outputs = [_spec(a) for a in self.session.get_outputs()]
-        self._output_names = [o.name for o in self._outputs]
+        return opts
 
     def inputs(self) -> Sequence[TensorSpec]:
         return self._inputs

@@ -13,14 +13,28 @@ from modelambda.runtime.paths import Paths
 class Resolved:
     """One version of a model, ready to load: a local path, and files held in memory."""
 
-    __slots__ = ("blobs", "path", "token", "version")
+    __slots__ = ("blobs", "held", "path", "token", "version")
 
     def __init__(self, path: str, version: str | None = None,
-                 blobs: dict[str, bytes] | None = None, token: str | None = None) -> None:
+                 blobs: dict[str, bytes] | None = None, token: str | None = None,
+                 held: dict[str, int] | None = None) -> None:
         self.path = path
         self.version = version
         self.blobs = blobs or {}
         self.token = token  # what the store answered with (e.g. the alias's ETag)
+        # in-memory files (memfds) for loading only: their link under ``path`` -> descriptor
+        self.held = held or {}
+
+    def release(self) -> None:
+        """Free what was held only for loading (once the backend has loaded the version,
+        or failed to): close the in-memory files and remove their links under ``path``."""
+        import os
+
+        held, self.held = self.held, {}
+        for link, fd in held.items():
+            if os.path.islink(link):
+                os.unlink(link)
+            os.close(fd)
 
 
 class ModelSource(ABC):

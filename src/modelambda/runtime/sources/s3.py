@@ -2,10 +2,11 @@
 
 At init the fetch starts before the heavy imports (see ``runtime/prefetch.py``), so the
 download of the model overlaps numpy's and onnxruntime's imports. Files are fetched with
-parallel ranged GETs and checked against the version's manifest (size and sha256). ONNX files
-stay in memory (onnxruntime loads from bytes); other files go to /tmp. A warm environment asks
-for its alias at most every ``refresh_s`` with a conditional GET (If-None-Match), which costs
-one small request when nothing changed.
+parallel ranged GETs (one stream on a fast connection) and checked against the version's
+manifest (size, and sha256 computed as the bytes arrive). ONNX files stay in memory (an
+in-memory file that onnxruntime loads by path, freed once loaded); other files go to /tmp.
+A warm environment asks for its alias at most every ``refresh_s`` with a conditional GET
+(If-None-Match), which costs one small request when nothing changed.
 """
 
 from __future__ import annotations
@@ -19,8 +20,13 @@ from typing import Any
 
 from modelambda.runtime import storelayout
 from modelambda.runtime.errors import ModelLoadError
+from modelambda.runtime.integrity import new_sha256
 from modelambda.runtime.sources.base import Resolved
-from modelambda.runtime.sources.versioned import VersionedSource, check_bytes, parse_manifest
+from modelambda.runtime.sources.versioned import (
+    VersionedSource,
+    check_digest,
+    parse_manifest,
+)
 
 IN_MEMORY_SUFFIXES = (".onnx",)
 
@@ -145,18 +151,47 @@ class S3Source(VersionedSource):
                 ) from exc
             raise
         directory = self.scratch(version)
-        blobs: dict[str, bytes] = {}
-        for rel, info in sorted(manifest["files"].items()):
-            key = storelayout.join(storelayout.version_dir(self.prefix, self.model, version), rel)
-            data = self.client.fetch(self.bucket, key, int(info["size"]))
-            if self.verify:
-                check_bytes(rel, data, info, where)
-            if rel.endswith(IN_MEMORY_SUFFIXES):
-                blobs[rel] = data
-            else:
-                target = os.path.join(directory, rel)
-                os.makedirs(os.path.dirname(target), exist_ok=True)
-                with open(target, "wb") as handle:
-                    handle.write(data)
+        held: dict[str, int] = {}
+        try:
+            for rel, info in sorted(manifest["files"].items()):
+                key = storelayout.join(storelayout.version_dir(self.prefix, self.model,
+                                                               version), rel)
+                held.update(self._download(key, rel, info, directory, where))
+        except BaseException:
+            Resolved(directory, held=held).release()
+            raise
         self.timed(start)
-        return Resolved(directory, version, blobs, token=response.headers.get("etag"))
+        return Resolved(directory, version, token=response.headers.get("etag"),
+                        held=held)
+
+    def _download(self, key: str, rel: str, info: Mapping[str, Any], directory: str,
+                  where: str) -> dict[str, int]:
+        """One file of a version into ``directory``, hashed as it arrives when verifying.
+
+        ONNX files go to an in-memory file (memfd), linked into the directory as
+        ``/proc/self/fd/N``: onnxruntime loads them by path (about 150 ms faster for
+        MiniLM's 90 MB than from bytes, which it copies), nothing is written to /tmp, and
+        the memory is freed once the model is loaded (``Resolved.release``). The other
+        files go to /tmp. Returns {link: file descriptor} of what to keep open until then."""
+        target = os.path.join(directory, rel)
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        in_memory = rel.endswith(IN_MEMORY_SUFFIXES) and hasattr(os, "memfd_create")
+        if in_memory:
+            fd = os.memfd_create(os.path.basename(rel), os.MFD_CLOEXEC)
+        else:
+            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            digest = new_sha256() if self.verify else None
+            self.client.download(self.bucket, key, int(info["size"]),
+                                 lambda offset, data: os.pwrite(fd, data, offset),
+                                 digest=digest)
+            if digest is not None:
+                check_digest(rel, digest.hexdigest(), info, where)
+            if in_memory:
+                os.symlink(f"/proc/self/fd/{fd}", target)
+                return {target: fd}
+        except BaseException:
+            os.close(fd)
+            raise
+        os.close(fd)
+        return {}

@@ -34,7 +34,11 @@ def check_bytes(rel: str, data: bytes, info: Mapping[str, Any], where: str) -> N
     if len(data) != int(info["size"]):
         raise ModelLoadError(f"{where}/{rel}: {len(data)} bytes, the manifest says "
                              f"{info['size']} (truncated or replaced)")
-    digest = sha256_bytes(data)
+    check_digest(rel, sha256_bytes(data), info, where)
+
+
+def check_digest(rel: str, digest: str, info: Mapping[str, Any], where: str) -> None:
+    """The hex sha256 of a file's bytes against the manifest's."""
     if digest != info["sha256"]:
         raise ModelLoadError(f"{where}/{rel}: sha256 {digest}, the manifest says "
                              f"{info['sha256']} (corrupted or replaced)")
