@@ -734,6 +734,8 @@ def environment_faults(work: Path) -> list[dict[str, Any]]:
 
 def event_faults(work: Path, quick: bool) -> list[dict[str, Any]]:
     """Event invokes queued when the emulator is stopped by SIGTERM, then by SIGKILL."""
+    from modelambda.local.eventqueue import read_journal
+
     rows = []
     service = python_service(work, "events", 'reserved_concurrency = 1\n\n[service.events]\n'
                              'maximum_retry_attempts = 0\n', timeout_s=5)
@@ -779,14 +781,14 @@ def event_faults(work: Path, quick: bool) -> list[dict[str, Any]]:
         # thawed): the next emulator's start sweeps it (cgroups.py)
         stranded = [p for p in environments if alive(p)]
         groups = sum(len(g) for g in base_groups_of(up.pid).values())
-        left = len(list(queue.glob("*.event.json")))
+        left = len(read_journal(queue / "journal.jsonl")[0])
         again = Up(work, [service], "--no-warmup")
         try:
             replay = next((line for line in again.lines if "replaying" in line), "")
             swept = (not [p for p in environments if alive(p)]
                      and not base_groups_of(up.pid))
             deadline = time.monotonic() + 120
-            while time.monotonic() < deadline and list(queue.glob("*.event.json")):
+            while time.monotonic() < deadline and read_journal(queue / "journal.jsonl")[0]:
                 time.sleep(0.2)
         finally:
             again.stop()
@@ -814,7 +816,7 @@ def event_faults(work: Path, quick: bool) -> list[dict[str, Any]]:
 
 
 def durable_write_ms(work: Path, count: int = 200) -> float:
-    """What ``EventQueue.add`` (write, fsync, rename, fsync the directory) costs here."""
+    """What ``EventQueue.add`` (an append to the journal and its fdatasync) costs here."""
     from modelambda.local.eventqueue import EventQueue, QueuedEvent
 
     queue = EventQueue(work / "queue-timing", lambda line: None)

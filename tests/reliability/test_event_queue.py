@@ -18,7 +18,7 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
-from modelambda.local.eventqueue import EventQueue, QueuedEvent
+from modelambda.local.eventqueue import EventQueue, QueuedEvent, read_journal
 from tests.cli.test_console_scripts import Running
 
 SPEC = """\
@@ -124,7 +124,7 @@ def test_events_queued_when_up_is_killed_are_delivered_by_the_next_up(tmp_path: 
     finally:
         first.kill()
     before = delivered(first.seen) | on_failure(root)
-    left = len(list(queue.glob("*.event.json")))
+    left = pending(queue)
     assert left >= len(accepted) - len(before) > 0
     # THEN the next up says how many it replays, and runs every one
     second, _ = start(root, env)
@@ -132,31 +132,42 @@ def test_events_queued_when_up_is_killed_are_delivered_by_the_next_up(tmp_path: 
         assert any(f"replaying {left} queued Event invoke(s)" in line for line in second.seen)
         wait_until(second, lambda: set(accepted) <= (
             delivered(first.seen) | delivered(second.seen) | on_failure(root))
-            and not list(queue.glob("*.event.json")), 120)  # each removed once done
+            and not pending(queue), 120)  # each marked done
     finally:
         assert second.interrupt() == 0, "\n".join(second.seen)
     failed = on_failure(root)
     assert failed == {accepted[-1]}  # the failing one, once, with its own condition
 
 
-def test_a_corrupt_queue_file_is_kept_aside_with_one_line(tmp_path: Path) -> None:
-    directory = tmp_path / "event-queue"
+def pending(queue: Path) -> int:
+    """Events still pending in a queue's journal, as the next ``up`` will read them."""
+    return len(read_journal(queue / "journal.jsonl")[0])
+
+
+def test_a_damaged_journal_is_kept_aside_with_one_line(tmp_path: Path) -> None:
+    directory = tmp_path / "fn"
     lines: list[str] = []
     queue = EventQueue(directory, lines.append, "fn")
     queue.open()
-    good = QueuedEvent("id-1", b'{"a": 1}', "$LATEST", "arn:fn", attempts=1)
-    queue.add(good)
-    bad = directory / "00000000000000001-id-2.event.json"
-    bad.write_text('{"request_id": "id-2", "payload": ')  # cut short
+    done = QueuedEvent("id-0", b"{}", "$LATEST")
+    queue.add(done)
+    queue.add(QueuedEvent("id-1", b'{"a": 1}', "$LATEST", "arn:fn"))
+    queue.remove(done)
     queue.close()
-    # GIVEN one good event and one damaged file, WHEN the queue is opened again
+    journal = directory / "journal.jsonl"
+    # GIVEN a journal with a damaged line in the middle and an append cut short at its end
+    damaged = journal.read_bytes().replace(b'{"done"', b'{"do', 1) + b'{"add": {"request'
+    journal.write_bytes(damaged)
+    # WHEN the queue is opened again
     again = EventQueue(directory, lines.append, "fn")
-    (event,) = again.open()
+    events = again.open()
     again.close()
-    # THEN the good one comes back whole, and the damaged file is moved aside, not lost
-    assert (event.request_id, event.payload, event.attempts) == ("id-1", b'{"a": 1}', 1)
-    aside = tmp_path / "event-queue-corrupt" / bad.name
-    assert aside.read_text() == '{"request_id": "id-2", "payload": '
-    assert not bad.exists()
+    # THEN the events that parsed come back whole (id-0 too: its "done" was the damaged line,
+    # so it runs again, at least once), the cut-short append is dropped (never answered 202),
+    # and the journal as it was is kept aside with one line saying where
+    assert [(e.request_id, e.payload) for e in events] == [("id-0", b"{}"),
+                                                           ("id-1", b'{"a": 1}')]
+    (kept,) = (tmp_path / "fn-corrupt").iterdir()
+    assert kept.read_bytes() == damaged
     (line,) = lines
-    assert str(bad) in line and "not JSON" in line and str(aside) in line
+    assert str(journal) in line and "line 3: not JSON" in line and str(kept) in line
