@@ -288,61 +288,67 @@ def warm_calls(emulators: dict[str, EmulatorThread], iris: FunctionSettings
     # the same calls while a browser watches the console (its live stream; last, so the
     # block after it is the in-process one, untouched by a stream still closing)
     calls[CONSOLE_KIND] = via_http("iris")
+    if UNOBSERVED in emulators["main"].emulator.functions:
+        # the same function with the console's record switched off: as before the console
+        calls[UNOBSERVED_KIND] = via_http(UNOBSERVED)
     return calls, close
 
 
 CONSOLE_KIND = "emulator_http_console"
+UNOBSERVED_KIND = "emulator_http_no_console_hook"
+UNOBSERVED = "iris-unobserved"
 
 
 class ConsoleClient:
-    """What a browser on the console costs the emulator: its live stream (server-sent
-    events), read on a thread until closed."""
+    """What a browser on the console costs the emulator: a separate process reading the live
+    stream (server-sent events), as a browser would, until it is killed. ``connect`` and
+    ``disconnect`` return once the console has seen the client come and go, so the blocks
+    around them run with and without a browser as they claim."""
 
-    def __init__(self, port: int) -> None:
-        self.port = port
-        self.events = 0
-        self._conn: http.client.HTTPConnection | None = None
-        self._response: http.client.HTTPResponse | None = None
-        self._thread: threading.Thread | None = None
+    READER = ("import sys, urllib.request\n"
+              "with urllib.request.urlopen(sys.argv[1], timeout=60) as stream:\n"
+              "    for line in stream:\n"
+              "        pass\n")
+
+    def __init__(self, emu: EmulatorThread) -> None:
+        self.emu = emu
+        self.connections = 0
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def _connected(self) -> bool:
+        console = getattr(self.emu.emulator, "console", None)
+        if console is None:
+            raise RuntimeError("this emulator has no console")
+        return console.log.on_append is not None
+
+    def _wait(self, connected: bool) -> None:
+        deadline = time.monotonic() + 10
+        while self._connected() != connected:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"console stream: still {'dis' if connected else ''}"
+                                   "connected after 10 s")
+            time.sleep(0.01)
 
     def connect(self) -> None:
-        self._conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
-        self._conn.request("GET", "/console/api/live", headers={
-            "Host": f"127.0.0.1:{self.port}", "Accept": "text/event-stream"})
-        self._response = self._conn.getresponse()
-        if self._response.status != 200:
-            raise RuntimeError(f"console stream: HTTP {self._response.status}")
-        first = threading.Event()
-
-        def read(response: http.client.HTTPResponse) -> None:
-            with contextlib.suppress(OSError, ValueError, AttributeError):
-                for line in response:
-                    if line.startswith(b"event: "):
-                        self.events += 1
-                        first.set()
-        self._thread = threading.Thread(target=read, args=(self._response,), daemon=True)
-        self._thread.start()
-        if not first.wait(10):
-            raise RuntimeError("console stream: no first update in 10 s")
+        self._process = subprocess.Popen(
+            [sys.executable, "-c", self.READER, f"{self.emu.url}/console/api/live"],
+            stdout=subprocess.DEVNULL)
+        self._wait(True)
+        self.connections += 1
 
     def disconnect(self) -> None:
-        if self._response is not None and self._conn is not None:
-            # a stream without a length: http.client hands its socket to the response
-            sock = self._conn.sock or getattr(getattr(self._response.fp, "raw", None),
-                                              "_sock", None)
-            with contextlib.suppress(OSError, AttributeError):
-                sock.shutdown(socket.SHUT_RDWR)
-            self._response.close()
-            self._conn.close()
-        if self._thread is not None:
-            self._thread.join(5)
-        self._conn = self._response = self._thread = None
+        if self._process is not None:
+            self._process.kill()
+            self._process.wait()
+            self._process = None
+            self._wait(False)
 
 
 # the kinds whose overhead over the in-process call is reported
 OVERHEAD_KINDS = ("emulator_http", "emulator_boto3", "noop_http", "front_dryrun",
                   "noop_pyric_http", "iris_512mb_http", "iris_1thread_http",
-                  "emulator_http_asyncio", "noop_http_asyncio", "emulator_http_console")
+                  "emulator_http_asyncio", "noop_http_asyncio", "emulator_http_console",
+                  "emulator_http_no_console_hook")
 
 
 def alternate(kinds: dict[str, Callable[[], None]], sinks: list[ReportSink],
@@ -391,6 +397,12 @@ def warm_latency(emulators: dict[str, EmulatorThread], sinks: dict[str, ReportSi
         for name, settings in functions.items():
             if key == "main" or name in ("iris", "noop"):
                 emu.add_function(settings)
+    unobserved = emulators["main"].add_function(
+        dataclasses.replace(functions["iris"], name=UNOBSERVED))
+    if hasattr(unobserved, "observer"):
+        unobserved.observer = None  # no console record: the invoke path before the console
+    else:
+        emulators["main"].remove_function(UNOBSERVED)
     kinds, close = warm_calls(emulators, functions["iris"])
     probes = {"emulator_http": CpuProbe(emulators["main"], "iris"),
               "noop_http": CpuProbe(emulators["main"], "noop"),
@@ -400,7 +412,9 @@ def warm_latency(emulators: dict[str, EmulatorThread], sinks: dict[str, ReportSi
         probes["emulator_http_asyncio"] = CpuProbe(emulators["asyncio"], "iris")
         probes["noop_http_asyncio"] = CpuProbe(emulators["asyncio"], "noop")
     probes[CONSOLE_KIND] = CpuProbe(emulators["main"], "iris")
-    console: ConsoleClient | None = ConsoleClient(emulators["main"].emulator.port)
+    if UNOBSERVED_KIND in kinds:
+        probes[UNOBSERVED_KIND] = CpuProbe(emulators["main"], UNOBSERVED)
+    console: ConsoleClient | None = ConsoleClient(emulators["main"])
     try:
         console.connect()
         console.disconnect()
@@ -415,7 +429,7 @@ def warm_latency(emulators: dict[str, EmulatorThread], sinks: dict[str, ReportSi
 
     result: dict[str, Any] = {kind: summary(values) for kind, values in samples.items()}
     if console is not None:
-        result[CONSOLE_KIND]["live_updates"] = console.events
+        result[CONSOLE_KIND]["browser_connections"] = console.connections
     base = result["in_process"]
     for kind in OVERHEAD_KINDS:
         if kind in result:
@@ -1114,6 +1128,7 @@ def table_warm(warm: dict[str, Any], out: list[str]) -> None:
               ("iris_1thread_http", "  diag: iris, onnxruntime 1 thread"),
               ("emulator_http_asyncio", "  lever: iris on asyncio's loop (no uvloop)"),
               ("noop_http_asyncio", "  lever: do-nothing on asyncio's loop"),
+              (UNOBSERVED_KIND, "emulator Invoke API, console record off"),
               (CONSOLE_KIND, "emulator Invoke API, console open (live)")]
     for key, label in labels:
         if key not in warm:

@@ -65,6 +65,7 @@ def test_json_views_and_their_errors(emulator: EmulatorThread) -> None:
     assert status == 200 and listing["invocations"] == [] and listing["limit"] == 10_000
     for path, words in [("/console/api/functions/nope", "no function 'nope'"),
                         ("/console/api/invocations/12", "no invocation '12'"),
+                        ("/console/api/invocations/" + "9" * 5000, "no invocation"),
                         ("/console/api/latency/nope", "no function 'nope'"),
                         ("/console/api/nothing", "no such console view")]:
         status, _, body = call(emulator, "GET", path)

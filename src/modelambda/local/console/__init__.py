@@ -16,7 +16,7 @@ Routes (GET unless said):
 - ``/console/api/measurements/NAME``: the last ``bench`` and ``advise`` results; their
   charts at ``/console/measurements/NAME/FILE.png``;
 - ``/console/api/live``: server-sent events, one ``update`` (the functions and the new
-  invocations) at most four times a second, and every second.
+  invocations) at most twice a second, and every second.
 
 The only actions are promote and rollback (the page's "try it" calls the Function URL or the
 Invoke API like any client). The console is on loopback, so the threats are another page in
@@ -150,7 +150,9 @@ class Console:
         if view == "invocations" and not rest:
             return self._invocations(request)
         if view == "invocations" and len(rest) == 1:
-            record = self.log.get(int(rest[0])) if rest[0].isdigit() else None
+            wanted = rest[0]
+            record = (self.log.get(int(wanted)) if wanted.isdigit() and len(wanted) < 20
+                      else None)
             if record is None:
                 return _error(404, f"no invocation {rest[0]!r} (the console keeps the last "
                                    f"{self.log.limit}); list them at /console/api/invocations")
@@ -187,7 +189,7 @@ class Console:
         query = request.query
         try:
             after = int(query.get("after", "0"))
-            limit = min(int(query.get("limit", "100")), MAX_LIMIT)
+            limit = max(1, min(int(query.get("limit", "100")), MAX_LIMIT))
         except ValueError:
             return _error(400, "after and limit are whole numbers, e.g. ?limit=50&after=120")
         function = query.get("function") or None

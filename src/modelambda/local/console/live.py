@@ -18,7 +18,7 @@ from typing import Any
 
 from modelambda.local.console.store import InvocationLog
 
-MIN_INTERVAL_S = 0.25
+MIN_INTERVAL_S = 0.5
 HEARTBEAT_S = 1.0
 MAX_BUFFERED = 4 * 1024 * 1024
 RETRY_MS = 2000  # EventSource's reconnection delay

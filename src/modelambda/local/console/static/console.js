@@ -49,7 +49,9 @@ async function getJSON(path, options = {}) {
 function bar(value, limit, width = 140) {
   const ratio = limit ? Math.min(1, value / limit) : 0;
   return s("svg", { class: ratio > 0.85 ? "bar hot" : "bar", width, height: 8,
-    viewBox: `0 0 ${width} 8` }, s("rect", { x: 0, y: 0, height: 8, width: Math.round(ratio * width) }));
+    viewBox: `0 0 ${width} 8`, preserveAspectRatio: "none" },
+  s("rect", { class: "track", x: 0, y: 0, height: 8, width }),
+  s("rect", { class: "fill", x: 0, y: 0, height: 8, width: Math.max(ratio > 0 ? 2 : 0, Math.round(ratio * width)) }));
 }
 
 // --- tabs ---------------------------------------------------------------------------------
@@ -126,7 +128,8 @@ function envRow(fn, env, ended) {
     h("td", { class: "mono" }, env.id), h("td", {}, env.version),
     h("td", {}, h("span", { class: `state ${stateName}` }, stateName)),
     h("td", {}, env.invocations), h("td", {}, timing),
-    h("td", {}, bar(env.rss_mb, fn.memory_mb, 90), `${env.rss_mb} / ${env.max_rss_mb} of ${fn.memory_mb} MB`),
+    h("td", {}, bar(ended ? env.max_rss_mb : env.rss_mb, fn.memory_mb, 90),
+      ended ? `peak ${env.max_rss_mb} of ${fn.memory_mb} MB` : `${env.rss_mb} / ${env.max_rss_mb} of ${fn.memory_mb} MB`),
     h("td", {}, fmtAge(env.age_s)),
     h("td", { class: "reason" }, ended ? env.end_reason || "ended" : ""));
 }
