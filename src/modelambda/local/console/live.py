@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from modelambda.local.console.store import InvocationLog
+from modelambda.local.errorlog import log_exception
 
 MIN_INTERVAL_S = 0.5
 HEARTBEAT_S = 1.0
@@ -74,7 +75,12 @@ class Live:
             if not self.clients:
                 break
             started = loop.time()
-            state, last = self.snapshot(last)
+            try:
+                state, last = self.snapshot(last)
+            except Exception as exc:  # a bug of ours must not end every browser's updates
+                log_exception("the console's live update", exc)
+                await asyncio.sleep(HEARTBEAT_S)
+                continue
             message = event("update", state)
             for writer, done in list(self.clients.items()):
                 transport = writer.transport

@@ -176,13 +176,16 @@ function invocationRow(inv) {
 }
 
 function addInvocations(list) {
-  if (!list.length) return;
-  const known = new Set(state.invocations.map((i) => i.id));
-  const fresh = list.filter((i) => !known.has(i.id));
-  state.invocations = [...fresh, ...state.invocations].sort((a, b) => b.id - a.id).slice(0, MAX_ROWS);
+  // only the new rows are made (an update under load brings up to 200), the oldest go: the
+  // page does the same small work per update however long it stays open
+  const top = state.invocations.length ? state.invocations[0].id : 0;
+  const fresh = list.filter((i) => i.id > top).sort((a, b) => b.id - a.id).slice(0, MAX_ROWS);
+  if (!fresh.length) return;
+  state.invocations = [...fresh, ...state.invocations].slice(0, MAX_ROWS);
   const body = document.querySelector("#invocation-list tbody");
-  body.replaceChildren(...state.invocations.map(invocationRow));
-  document.getElementById("invocation-count").textContent = state.invocations.length ? `(${state.invocations[0].id})` : "";
+  body.prepend(...fresh.map(invocationRow));
+  while (body.children.length > MAX_ROWS) body.lastElementChild.remove();
+  document.getElementById("invocation-count").textContent = `(${state.invocations[0].id})`;
 }
 
 function block(title, text, cls) {
