@@ -3,9 +3,9 @@
 Both of the emulator's HTTP surfaces (the front door and each environment's Runtime API) and
 every environment's pipes and processes run on one loop, so the loop's own cost is paid
 several times per invocation. uvloop (libuv under asyncio's API, the loop uvicorn uses)
-paid for itself on the warm path (benchmarks/README.md, "levers tried"). It is an optional
-dependency (``pip install 'modelambda[fast]'``): without it, or with ``MODELAMBDA_LOOP=asyncio``,
-the same code runs on asyncio's loop, and the tests run both.
+took 5-10 % off the emulator's CPU per invocation (benchmarks/README.md, "levers tried").
+It is an optional dependency (``pip install 'modelambda[fast]'``): without it, or with
+``MODELAMBDA_LOOP=asyncio``, the same code runs on asyncio's loop, and the tests run both.
 """
 
 from __future__ import annotations
