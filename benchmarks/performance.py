@@ -69,12 +69,16 @@ def run(name: str, quick: bool, out: Path) -> dict[str, Any]:
     seconds = round(time.perf_counter() - started, 1)
     log(f"== {name}: exit {done.returncode} after {seconds} s")
     try:
-        summary = json.loads(out.read_text()).get("summary")
+        data = json.loads(out.read_text())
     except (OSError, ValueError) as exc:
         return {"error": f"exit {done.returncode}, no JSON ({exc})", "seconds": seconds}
+    summary = data.get("summary")
     if not isinstance(summary, dict):
         return {"error": f"exit {done.returncode}, its JSON has no summary", "seconds": seconds}
-    return {"rows": summary, "seconds": seconds, "exit": done.returncode}
+    # sections that failed inside a benchmark that still finished (emulator.py's "failed")
+    failed = "; ".join(f"{k} failed: {v[:150]}" for k, v in (data.get("failed") or {}).items())
+    return {"rows": summary, "seconds": seconds, "exit": done.returncode,
+            **({"error": failed} if failed else {})}
 
 
 def table(results: dict[str, dict[str, Any]]) -> str:
@@ -89,7 +93,7 @@ def table(results: dict[str, dict[str, Any]]) -> str:
         row = rows.get(row_id)
         if row is None:
             why = next((r["error"] for n, r in results.items() if "error" in r
-                        and row_id in EXPECTED.get(n, ())), "not run")
+                        and row_id in EXPECTED.get(n, ())), "not measured")
             out.append(f"{number:2d} {label:44s} {'-':>18s} {'':14s} {'':4s}  ({why})")
             continue
         unit = row.get("unit", "")
