@@ -11,6 +11,7 @@ the rest, each on ``unpack_zip`` and, where it matters, through the layer build 
 
 from __future__ import annotations
 
+import json
 import stat
 import struct
 import zipfile
@@ -21,6 +22,8 @@ import pytest
 
 from modelambda.package.archive import RATIO_FLOOR_BYTES, ArchiveError, unpack_zip
 from modelambda.package.build import _user_layers
+from modelambda.runtime.errors import ModelLoadError
+from modelambda.runtime.sources.versioned import parse_manifest
 from modelambda.scaffold import SCHEMA_MAX_BYTES, skops_feature_count
 
 
@@ -183,3 +186,13 @@ def test_init_does_not_inflate_a_bomb_posing_as_a_skops_schema(tmp_path: Path) -
     assert skops_feature_count(model) is None
     small = write_zip(tmp_path / "ok.skops", [("schema.json", schema + b"}", FILE)])
     assert skops_feature_count(small) == 4
+
+
+@pytest.mark.parametrize("rel", ["../escape.onnx", "/etc/passwd", "a/../../b", "", ".",
+                                 "model//x.onnx", "./model.onnx", "a\0b"])
+def test_a_model_store_manifest_cannot_name_a_file_outside_its_version(rel: str) -> None:
+    """The model store copies a version file by file, by its manifest (S3 keys, EFS paths):
+    a name that is not a plain relative path is refused before anything is fetched."""
+    manifest = json.dumps({"files": {rel: {"size": 1, "sha256": "0" * 64}}}).encode()
+    with pytest.raises(ModelLoadError, match="outside the version"):
+        parse_manifest(manifest, "s3://models/iris/versions/1")

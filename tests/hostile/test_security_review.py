@@ -5,7 +5,8 @@
   ``up`` / ``endpoint serve`` default to 127.0.0.1. Read from /proc: every listening socket of
   this process tree, so a server added later without a host is caught too.
 - Credentials never leak: the developer's own keys do not reach a function (it gets the local
-  placeholders), and given credentials are in no log line, /health, tail log or error message.
+  placeholders) nor a build manifest or template, and given credentials are in no log line,
+  /health, tail log or error message. (Secrets in AWS errors: ``tests/cli/test_aws_errors.py``.)
 - From inside an environment (a handler that tries, under bwrap): writing anywhere but /tmp,
   reading any home directory or ~/.aws, fail. Reaching another environment's Runtime API is
   refused: ``tests/emulator/test_fidelity.py::test_a_runtime_api_serves_only_its_own_environment``.
@@ -16,6 +17,8 @@
 from __future__ import annotations
 
 import base64
+import contextlib
+import io
 import json
 import os
 from collections.abc import Callable
@@ -24,7 +27,7 @@ from typing import Any
 
 import pytest
 
-from modelambda.cli.main import build_parser
+from modelambda.cli.main import build_parser, main
 from modelambda.local.endpoint_host import EndpointHost
 from modelambda.local.s3server import EmbeddedS3
 from modelambda.local.settings import FunctionSettings
@@ -118,6 +121,24 @@ def test_given_credentials_are_in_no_log_health_or_error(
     assert "AWS_SECRET_ACCESS_KEY" in texts[0]  # the function has its role's variables
     leaked = [v for v in GIVEN.values() for t in texts if v in t]
     assert leaked == []
+
+
+def test_credentials_in_the_environment_reach_no_manifest_or_template(
+        plain_services: dict[str, Path], monkeypatch: pytest.MonkeyPatch,
+        tmp_path: Path) -> None:
+    for key, value in DEVELOPER.items():
+        monkeypatch.setenv(key, value)
+    service = plain_services["iris"]
+    template = tmp_path / "template.json"
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(["template", str(service), "-o", str(template)])
+    assert code == 0, err.getvalue()
+    manifests = sorted((service / ".modelambda" / "build").rglob("*.json"))
+    assert manifests  # the build's manifest.json, its reuse record, ...
+    texts = [template.read_text(), out.getvalue(), err.getvalue(),
+             *(path.read_text() for path in manifests)]
+    assert not [v for v in DEVELOPER.values() for t in texts if v in t]
 
 
 # Everything a function may try to write outside /tmp; on Lambda only /tmp is writable.

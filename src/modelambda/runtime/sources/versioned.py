@@ -21,7 +21,10 @@ def parse_manifest(data: bytes, where: str) -> dict[str, Any]:
         files = manifest["files"]
         assert isinstance(files, dict) and files
         for rel, info in files.items():
-            if rel.startswith("/") or ".." in rel.split("/"):
+            # a file of the version: relative, no "..", and no empty or "." part, which would
+            # name the version's directory itself (or a NUL, which no file name holds)
+            parts = rel.split("/")
+            if rel.startswith("/") or "\0" in rel or any(p in ("", ".", "..") for p in parts):
                 raise ModelLoadError(f"{where}: manifest names {rel!r}, outside the version")
             int(info["size"])
             str(info["sha256"])
