@@ -109,9 +109,12 @@ def check_raw_answer(address: tuple[str, int], raw: bytes, tally: Tally) -> None
     the same server is answered."""
     tally.cases += 1
     try:
-        status, _, body = http_exchange(address, raw + b"\r\n\r\n", timeout=30)
+        status, _, body = http_exchange(address, raw, timeout=30, hang_up=True)
     except AssertionError:  # closed without an answer: the request never ended
         status = None
+    except TimeoutError:
+        tally.failed("crashes", f"no answer nor close in 30 s to {raw[:200]!r}")
+        return
     if status is not None:
         if status >= 500 and status != 501:  # 501: a transfer coding not understood
             tally.failed("unexpected_5xx", f"{status} {body[:200]!r} for {raw[:200]!r}")

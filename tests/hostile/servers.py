@@ -62,14 +62,17 @@ def open_emulator(read_timeout_s: float | None = None, **options: Any
         emu.stop(drain_s=1)
 
 
-def http_exchange(address: tuple[str, int], raw: bytes, timeout: float = 20
-                  ) -> tuple[int, dict[str, str], bytes]:
-    """Send ``raw`` on a new connection; (status, lower-case headers, body) of the first
-    response. The body is read by its Content-Length (every response of ours has one)."""
+def http_exchange(address: tuple[str, int], raw: bytes, timeout: float = 20,
+                  hang_up: bool = False) -> tuple[int, dict[str, str], bytes]:
+    """Send ``raw`` on a new connection (``hang_up``: then close the sending side, so a request
+    cut short ends instead of waiting for the rest); (status, lower-case headers, body) of the
+    first response. The body is read by its Content-Length (every response of ours has one)."""
     with socket.create_connection(address, timeout=timeout) as sock:
         # the server may answer and close before taking it all (an oversized head)
         with contextlib.suppress(BrokenPipeError, ConnectionResetError):
             sock.sendall(raw)
+            if hang_up:
+                sock.shutdown(socket.SHUT_WR)
         data = b""
         while b"\r\n\r\n" not in data:
             chunk = _recv(sock)
