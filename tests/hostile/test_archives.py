@@ -19,12 +19,15 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from hypothesis import given
 
 from modelambda.package.archive import RATIO_FLOOR_BYTES, ArchiveError, unpack_zip
 from modelambda.package.build import _user_layers
 from modelambda.runtime.errors import ModelLoadError
 from modelambda.runtime.sources.versioned import parse_manifest
 from modelambda.scaffold import SCHEMA_MAX_BYTES, skops_feature_count
+from tests.hostile.fuzz import Tally
+from tests.hostile.zips import check_unpack, damaged_zip
 
 
 def write_zip(path: Path, entries: list[tuple[str, bytes, int]],
@@ -196,3 +199,25 @@ def test_a_model_store_manifest_cannot_name_a_file_outside_its_version(rel: str)
     manifest = json.dumps({"files": {rel: {"size": 1, "sha256": "0" * 64}}}).encode()
     with pytest.raises(ModelLoadError, match="outside the version"):
         parse_manifest(manifest, "s3://models/iris/versions/1")
+
+
+@given(data=damaged_zip())
+def test_a_damaged_zip_is_unpacked_or_refused_never_a_traceback(
+        tmp_path_factory: pytest.TempPathFactory, data: bytes) -> None:
+    """Found by the fuzzer: a name whose bytes are not the UTF-8 its flag says, an impossible
+    "version needed to extract" and offsets before the file's start raised UnicodeDecodeError,
+    NotImplementedError and OSError from zipfile, a traceback through ``build``."""
+    tally = Tally()
+    check_unpack(data, tmp_path_factory.mktemp("zip"), tally)
+    assert tally.outcome == "pass", tally.outcome
+
+
+def test_a_name_that_is_not_its_flagged_utf8_is_an_archive_error(tmp_path: Path) -> None:
+    archive = write_zip(tmp_path / "name.zip", [("python/a\u00e9.py", b"x", FILE)])
+    data = bytearray(archive.read_bytes())
+    for header in (b"PK\x03\x04", b"PK\x01\x02"):  # the name's "é" (C3 A9) made invalid
+        at = data.index(b"a\xc3\xa9", data.index(header))
+        data[at + 1] = 0xFF
+    archive.write_bytes(bytes(data))
+    with pytest.raises(ArchiveError, match="not a readable zip"):
+        unpack_zip(archive, tmp_path / "root", max_bytes=1 << 20)

@@ -55,13 +55,17 @@ def register(sub: Any) -> None:
     p.set_defaults(run=run)
 
 
-def _read_json(text: str, what: str) -> Any:
+def _read_json(text: str | bytes, what: str) -> Any:
+    """JSON from the command line or a file's bytes (UTF-8, -16 or -32, as RFC 8259 allows;
+    anything else is not valid JSON, said in one line)."""
     from modelambda.errors import UsageError
 
     try:
         return json.loads(text)
-    except ValueError as exc:
+    except ValueError as exc:  # UnicodeDecodeError included
         raise UsageError(f"{what} is not valid JSON: {exc}") from exc
+    except RecursionError as exc:
+        raise UsageError(f"{what} is not usable JSON: nested too deeply") from exc
 
 
 def load_payload(args: argparse.Namespace) -> Any:
@@ -70,13 +74,13 @@ def load_payload(args: argparse.Namespace) -> Any:
     if args.event is not None:
         if not args.event.is_file():
             raise UsageError(f"--event {args.event}: no such file")
-        return _read_json(args.event.read_text(encoding="utf-8"), f"--event {args.event}")
+        return _read_json(args.event.read_bytes(), f"--event {args.event}")
     data: str = args.data
     if data.startswith("@"):
         file = Path(data[1:])
         if not file.is_file():
             raise UsageError(f"--data {data}: no such file")
-        return _read_json(file.read_text(encoding="utf-8"), f"--data {data}")
+        return _read_json(file.read_bytes(), f"--data {data}")
     return _read_json(data, "--data")
 
 

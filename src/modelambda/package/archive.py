@@ -140,13 +140,47 @@ def _check_entries(archive: Path, infos: list[zipfile.ZipInfo], max_bytes: int |
     return total
 
 
+# What zipfile raises on a damaged archive besides BadZipFile: a name that is not the UTF-8 its
+# flag says, an impossible "version needed", a seek before the start (OSError EINVAL), data
+# that does not inflate, an entry cut short.
+_DAMAGED = (zipfile.BadZipFile, UnicodeDecodeError, NotImplementedError, EOFError, zlib.error,
+            OSError)
+
+
+def _open_zip(archive: Path) -> zipfile.ZipFile:
+    try:
+        return zipfile.ZipFile(archive)
+    except _DAMAGED as exc:
+        raise ArchiveError(f"{archive.name}: not a readable zip ({exc})") from exc
+
+
+def _copy_entry(zf: zipfile.ZipFile, info: zipfile.ZipInfo, destination: Path,
+                archive: Path) -> None:
+    """One entry's bytes to ``destination``: reading errors are the archive's (ArchiveError),
+    writing errors this machine's (OSError, e.g. a full disk)."""
+    try:
+        src = zf.open(info)
+    except _DAMAGED as exc:
+        raise ArchiveError(f"{archive.name}: corrupt entry {info.filename!r} ({exc})") from exc
+    with src, destination.open("wb") as dst:
+        while True:
+            try:
+                chunk = src.read(1 << 20)
+            except _DAMAGED as exc:
+                raise ArchiveError(f"{archive.name}: corrupt entry {info.filename!r} ({exc})") \
+                    from exc
+            if not chunk:
+                return
+            dst.write(chunk)
+
+
 def unpack_zip(archive: Path, root: Path, max_bytes: int | None = None) -> int:
     """Unpack ``archive`` under ``root`` safely; returns the bytes written.
 
     Every entry is validated before the first byte is written, so a bad archive leaves
     ``root`` untouched; an entry whose bytes turn out corrupt (bad CRC, bad deflate data) is
     an ArchiveError too, and the files this call wrote are removed."""
-    with zipfile.ZipFile(archive) as zf:
+    with _open_zip(archive) as zf:
         infos = zf.infolist()
         total = _check_entries(archive, infos, max_bytes)
         root_real = root.resolve()
@@ -161,15 +195,9 @@ def unpack_zip(archive: Path, root: Path, max_bytes: int | None = None) -> int:
                     continue
                 destination.parent.mkdir(parents=True, exist_ok=True)
                 written.append(destination)
-                with zf.open(info) as src, destination.open("wb") as dst:
-                    while chunk := src.read(1 << 20):
-                        dst.write(chunk)
+                _copy_entry(zf, info, destination, archive)
                 mode = (info.external_attr >> 16) & 0o777
                 os.chmod(destination, mode if mode else 0o644)
-        except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError) as exc:
-            for path in written:
-                path.unlink(missing_ok=True)
-            raise ArchiveError(f"{archive.name}: corrupt entry ({exc})") from exc
         except BaseException:
             for path in written:
                 path.unlink(missing_ok=True)
