@@ -115,6 +115,8 @@ def test_live_stream_costs_nothing_without_a_browser(emulator: EmulatorThread) -
     update = json.loads(response.readline().removeprefix(b"data: "))
     assert update == {"functions": [], "invocations": [], "last": 0}
     assert log.on_append is not None  # connected: appends wake the pusher
+    console = emulator.emulator.console
+    assert len(console.live.clients) == 1
     response.close()
     connection.close()
     # the heartbeat's next write finds the socket closed and lets the client go
@@ -145,3 +147,23 @@ def test_the_record_is_a_bounded_ring() -> None:
     assert log.bytes == log.records[0].size
     _record(log, size=50_000)
     assert [r.seq for r in log.records] == [1003]
+
+
+def test_live_streams_are_capped(emulator: EmulatorThread) -> None:
+    from modelambda.local.console import MAX_STREAMS
+
+    host, port = emulator.emulator.host, emulator.emulator.port
+    opened = []
+    try:
+        for _ in range(MAX_STREAMS):
+            connection = http.client.HTTPConnection(host, port, timeout=10)
+            connection.request("GET", "/console/api/live", headers={"Host": f"{host}:{port}"})
+            response = connection.getresponse()
+            assert response.status == 200
+            opened.append((connection, response))
+        status, _, body = call(emulator, "GET", "/console/api/live")
+        assert status == 503 and "close a console tab" in json.loads(body)["error"]
+    finally:
+        for connection, response in opened:
+            response.close()
+            connection.close()

@@ -55,6 +55,7 @@ STATIC = {"console.js": "text/javascript; charset=utf-8",
           "index.html": "text/html; charset=utf-8"}
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
 MAX_LIMIT = 1000  # invocations in one listing
+MAX_STREAMS = 16  # live streams at once (each tab holds one)
 
 
 def _json(status: int, body: Any) -> HttpResponse:
@@ -127,6 +128,9 @@ class Console:
         if path.startswith("/console/measurements/"):
             return self._chart(path[len("/console/measurements/"):])
         if path == "/console/api/live":
+            if len(self.live.clients) >= MAX_STREAMS:
+                return _error(503, f"{MAX_STREAMS} live streams are open already: close a "
+                                   "console tab")
             return StreamResponse(200, [("Content-Type", "text/event-stream"),
                                         *SECURITY_HEADERS], self.live.stream)
         if path.startswith("/console/api/"):
