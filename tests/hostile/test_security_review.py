@@ -11,7 +11,9 @@
   reading any home directory or ~/.aws, fail. Reaching another environment's Runtime API is
   refused: ``tests/emulator/test_fidelity.py::test_a_runtime_api_serves_only_its_own_environment``.
 - Function URL auth is AWS_IAM unless ``[deploy] url_auth = "NONE"``:
-  ``tests/deploy/test_template.py`` (default and NONE) and ``tests/unit/test_spec.py``.
+  ``tests/deploy/test_template.py`` (default and NONE) and ``tests/unit/test_spec.py``; locally
+  nothing is authenticated, so ``up`` beyond loopback says so (and that the functions hold your
+  credentials with ``--aws-credentials``).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from typing import Any
 import pytest
 
 from modelambda.cli.main import build_parser, main
+from modelambda.cli.up_cmd import exposure_warning
 from modelambda.local.endpoint_host import EndpointHost
 from modelambda.local.s3server import EmbeddedS3
 from modelambda.local.settings import FunctionSettings
@@ -67,6 +70,15 @@ def test_every_server_binds_loopback_only_by_default(
 @pytest.mark.parametrize("argv", [["up", "svc"], ["endpoint", "serve", "svc"]])
 def test_the_cli_binds_loopback_unless_told(argv: list[str]) -> None:
     assert build_parser().parse_args(argv).host == "127.0.0.1"
+
+
+def test_up_beyond_loopback_says_nothing_is_authenticated() -> None:
+    for host in ("127.0.0.1", "::1", "localhost", "127.0.0.2"):
+        assert exposure_warning(host, aws_credentials=True) is None
+    line = exposure_warning("0.0.0.0", aws_credentials=False)
+    assert line is not None and "no authentication" in line and "credentials" not in line
+    with_keys = exposure_warning("192.0.2.10", aws_credentials=True)
+    assert with_keys is not None and "hold your AWS credentials" in with_keys
 
 
 DEVELOPER = {"AWS_ACCESS_KEY_ID": "AKIADEVELOPERS0WN0KEY",

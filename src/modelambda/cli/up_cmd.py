@@ -89,6 +89,25 @@ def _check_port(host: str, port: int) -> None:
                              "--port") from exc
 
 
+def exposure_warning(host: str, aws_credentials: bool) -> str | None:
+    """The line ``up`` prints when it listens beyond loopback: nothing it serves asks who is
+    calling (``[deploy] url_auth`` is enforced by AWS, not here)."""
+    import ipaddress
+
+    try:
+        if ipaddress.ip_address(host).is_loopback:
+            return None
+    except ValueError:  # a host name
+        if host == "localhost":
+            return None
+    line = (f"modelambda up: WARNING: listening on {host}, beyond loopback: anyone who can "
+            "reach it can invoke your functions, their Function URLs and the console, with "
+            "no authentication (url_auth applies on AWS only)")
+    if aws_credentials:
+        line += "; and the functions hold your AWS credentials (--aws-credentials)"
+    return line
+
+
 def run(args: argparse.Namespace) -> int:
     from modelambda.errors import UsageError
     from modelambda.local.resources import LocalServices
@@ -96,6 +115,9 @@ def run(args: argparse.Namespace) -> int:
     from modelambda.spec import load_spec
 
     _check_port(args.host, args.port)
+    warning = exposure_warning(args.host, args.aws_credentials)
+    if warning:
+        print(warning, file=sys.stderr, flush=True)
     from modelambda.local.eventloop import loop_factory
 
     try:
