@@ -7,11 +7,12 @@ Every part drives the console script ``modelambda up`` on loopback (ports 9300-9
 service copied into a scratch directory with its own ``TMPDIR`` (so the emulator's temporary
 directories can be counted) and its own state directory. Sections:
 
-- **load**: 16 client threads for 60 s (15 s with ``--quick``) on iris and on MiniLM through
+- **load**: 16 client threads for 60 s (20 s with ``--quick``) on iris and on MiniLM through
   the Invoke API, after a warm-up that is not counted; errors (a 429 is by design when the 16
   clients outnumber the 8 environments; a throttled client waits 50 ms, as a retrying SDK
   would), p50/p99 per 10 s window, and the memory (RSS) of the emulator and of every
-  environment at the start and end of the measured run. Then 1000 sequential cold starts (100
+  environment at the start and end of the measured run, and from the end of its first 10 s
+  window to its end (warm-up apart; benchmarks/README.md). Then 1000 sequential cold starts (100
   with ``--quick``) of a do-nothing service run with ``--idle-timeout 0.02``, so that the
   emulator's own reaper retires each environment before the next invoke (the driver waits for
   ``/health`` to show none); afterwards the emulator must have no environment processes, the
@@ -79,7 +80,7 @@ def port() -> int:
             except OSError:
                 continue
             return candidate
-    raise SystemExit("no free port left in 9300-9399")
+    raise SystemExit("no free port left in the range (--ports)")
 
 
 def children(pid: int) -> list[int]:
@@ -429,8 +430,16 @@ def drive(up: Up, function: str, body: Any, clients: int, seconds: float
 
 
 def memory(up: Up, function: str) -> dict[str, Any]:
+    envs = up.environments(function)
     return {"emulator_mb": round(rss_mb(up.pid), 1),
-            "environments_mb": {e["id"]: e["rss_mb"] for e in up.environments(function)}}
+            "environments_mb": {e["id"]: e["rss_mb"] for e in envs},
+            "invocations": {e["id"]: e["invocations"] for e in envs}}
+
+
+# Growth is also reported from the end of the first 10 s window of the measured run: what
+# grows only until then is warm-up (allocator arenas, the console's ring filling), what keeps
+# growing after it is not. benchmarks/README.md ("Memory under load") says what was found.
+WARMUP_S = 10  # the first of the 10 s windows the sampler below wakes at
 
 
 def growth(start: float, end: float) -> float:
@@ -445,11 +454,14 @@ def load_one(work: Path, service: Path, function: str, body: Any, seconds: float
         start = memory(up, function)
         log(f"load: {function}: 16 clients for {seconds:.0f} s")
         emulator_rss: list[float] = []
+        warm: dict[str, Any] = {}
         done = threading.Event()
 
         def sample() -> None:  # the emulator's RSS at the end of each 10 s window
-            while not done.wait(10):
+            while not done.wait(WARMUP_S):
                 emulator_rss.append(round(rss_mb(up.pid), 1))
+                if not warm:
+                    warm.update(memory(up, function))  # the end of the warm-up window
 
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
@@ -467,6 +479,18 @@ def load_one(work: Path, service: Path, function: str, body: Any, seconds: float
     envs = sorted(set(start["environments_mb"]) & set(end["environments_mb"]))
     env_growth = {e: growth(start["environments_mb"][e], end["environments_mb"][e])
                   for e in envs}
+    warm_envs = [e for e in envs if e in warm.get("environments_mb", {})]
+    env_growth_warm = {e: growth(warm["environments_mb"][e], end["environments_mb"][e])
+                       for e in warm_envs}
+    # /health gives RSS to 0.1 MB, so the slope is known to within 0.1 MB / invocations:
+    # meaningful over a few thousand invocations (a full run), rough over a few hundred
+    env_bytes_per_invocation = {
+        e: {"bytes": round((end["environments_mb"][e] - warm["environments_mb"][e]) * 2**20
+                           / calls),
+            "invocations": calls, "within_bytes": round(0.1 * 2**20 / calls)}
+        for e in warm_envs
+        if (calls := end["invocations"][e] - warm["invocations"][e]) > 0}
+    emulator_growth_warm = growth(warm["emulator_mb"], end["emulator_mb"]) if warm else None
     return {
         "function": function, "seconds": seconds, "requests": len(samples),
         "ok": sum(1 for s in samples if s[2] == "ok"),
@@ -482,6 +506,13 @@ def load_one(work: Path, service: Path, function: str, body: Any, seconds: float
         "environment_growth_pct": env_growth,
         "max_growth_pct": max([growth(start["emulator_mb"], end["emulator_mb"]),
                                *env_growth.values()]),
+        "warmup_s": WARMUP_S, "memory_after_warmup": warm or None,
+        "emulator_growth_after_warmup_pct": emulator_growth_warm,
+        "environment_growth_after_warmup_pct": env_growth_warm,
+        "environment_bytes_per_invocation_after_warmup": env_bytes_per_invocation,
+        "max_growth_after_warmup_pct": max([g for g in (emulator_growth_warm,
+                                                        *env_growth_warm.values())
+                                            if g is not None], default=None),
         "up_tracebacks": up.text.count("Traceback"),
     }
 
@@ -1040,10 +1071,22 @@ def print_table(results: dict[str, Any]) -> None:
                   + (f"{r['emulator_growth_last_30s_pct']:+.1f} %"
                      if r['emulator_growth_last_30s_pct'] is not None else "n/a")
                   + " (the console's ring of 10,000 invocations fills first)")
+            warm_s = r["warmup_s"]
+            after = r["emulator_growth_after_warmup_pct"]
+            print(f"  after the first {warm_s} s: emulator "
+                  + ("n/a" if after is None else f"{after:+.1f} %"))
             for env, pct in r["environment_growth_pct"].items():
+                warm = r["environment_growth_after_warmup_pct"].get(env)
+                per = r["environment_bytes_per_invocation_after_warmup"].get(env)
                 print(f"    {env}: {start['environments_mb'][env]} -> "
-                      f"{end['environments_mb'][env]} ({pct:+.1f} %)")
-            print(f"  largest growth {r['max_growth_pct']:+.1f} % (goal < 5 %)")
+                      f"{end['environments_mb'][env]} ({pct:+.1f} %); after {warm_s} s "
+                      + ("n/a" if warm is None or per is None else
+                         f"{warm:+.1f} %, {per['bytes']} B per invocation (\u00b1"
+                         f"{per['within_bytes']} B, {per['invocations']} invocations)"))
+            most = r["max_growth_after_warmup_pct"]
+            print(f"  largest growth {r['max_growth_pct']:+.1f} % start to end, "
+                  + ("n/a" if most is None else f"{most:+.1f} %")
+                  + f" after the first {warm_s} s (goal < 5 %)")
         c = load["cold_starts"]
         print("\n== sequential new environments, each retired by the reaper ==")
         for kind in ("restores", "full"):
@@ -1085,7 +1128,15 @@ def main() -> None:
     parser.add_argument("--only", default="load,faults,hostile",
                         help="comma-separated sections: load, faults, hostile")
     parser.add_argument("--json", type=Path, default=RESULTS / "reliability.json")
+    parser.add_argument("--ports", default=f"{PORTS[0]}-{PORTS[-1]}",
+                        help="the port range for the emulators it starts, LOW-HIGH")
     args = parser.parse_args()
+    try:
+        low, high = (int(p) for p in args.ports.split("-"))
+    except ValueError:
+        parser.error(f"--ports: {args.ports!r} is not LOW-HIGH, e.g. 9300-9399")
+    global _next_port
+    _next_port = iter(range(low, high + 1))
     sections = {s.strip() for s in args.only.split(",") if s.strip()}
     unknown = sections - {"load", "faults", "hostile"}
     if unknown:
