@@ -155,7 +155,8 @@ class Console:
             return self._invocations(request)
         if view == "invocations" and len(rest) == 1:
             wanted = rest[0]
-            record = (self.log.get(int(wanted)) if wanted.isdigit() and len(wanted) < 20
+            record = (self.log.get(int(wanted)) if wanted.isascii() and wanted.isdigit()
+                      and len(wanted) < 20
                       else None)
             if record is None:
                 return _error(404, f"no invocation {rest[0]!r} (the console keeps the last "
