@@ -224,7 +224,9 @@ def warm_calls(emulators: dict[str, EmulatorThread], iris: FunctionSettings
     that raises on a wrong answer; and a function that closes their connections. The
     in-process app runs the function's own modelambda.json on the model file it ships (its
     task root). ``emulators``: "main" (uvloop when installed) and, when that is uvloop,
-    "asyncio" (the same functions on asyncio's loop, for the lever's effect)."""
+    "asyncio" (the same functions on asyncio's loop, for the lever's effect); when "main"
+    serves HTTP with httptools (httpproto.py), "streams" (the same loop, asyncio streams and
+    the pure-Python parser, for that lever's effect)."""
     import boto3
     from botocore.config import Config
 
@@ -282,9 +284,10 @@ def warm_calls(emulators: dict[str, EmulatorThread], iris: FunctionSettings
              "noop_pyric_http": via_http("noop-pyric"),
              "iris_512mb_http": via_http("iris-512mb"),
              "iris_1thread_http": via_http("iris-1thread")}
-    if "asyncio" in emulators:
-        calls["emulator_http_asyncio"] = via_http("iris", "asyncio")
-        calls["noop_http_asyncio"] = via_http("noop", "asyncio")
+    for other in SIDE_EMULATORS:
+        if other in emulators:
+            calls[f"emulator_http_{other}"] = via_http("iris", other)
+            calls[f"noop_http_{other}"] = via_http("noop", other)
     # the same calls while a browser watches the console (its live stream; last, so the
     # block after it is the in-process one, untouched by a stream still closing)
     calls[CONSOLE_KIND] = via_http("iris")
@@ -294,6 +297,8 @@ def warm_calls(emulators: dict[str, EmulatorThread], iris: FunctionSettings
     return calls, close
 
 
+# emulators beside "main" that serve iris and noop one lever back (see warm_calls)
+SIDE_EMULATORS = ("asyncio", "streams")
 CONSOLE_KIND = "emulator_http_console"
 UNOBSERVED_KIND = "emulator_http_no_console_hook"
 UNOBSERVED = "iris-unobserved"
@@ -347,7 +352,8 @@ class ConsoleClient:
 # the kinds whose overhead over the in-process call is reported
 OVERHEAD_KINDS = ("emulator_http", "emulator_boto3", "noop_http", "front_dryrun",
                   "noop_pyric_http", "iris_512mb_http", "iris_1thread_http",
-                  "emulator_http_asyncio", "noop_http_asyncio", "emulator_http_console",
+                  "emulator_http_asyncio", "noop_http_asyncio", "emulator_http_streams",
+                  "noop_http_streams", "emulator_http_console",
                   "emulator_http_no_console_hook")
 
 
@@ -391,6 +397,23 @@ def alternate(kinds: dict[str, Callable[[], None]], sinks: list[ReportSink],
     return samples, cpu
 
 
+def cpu_probes(emulators: dict[str, EmulatorThread], kinds: dict[str, Callable[[], None]]
+               ) -> dict[str, CpuProbe]:
+    """A CPU probe per call kind whose CPU per request is reported."""
+    probes = {"emulator_http": CpuProbe(emulators["main"], "iris"),
+              "noop_http": CpuProbe(emulators["main"], "noop"),
+              "noop_pyric_http": CpuProbe(emulators["main"], "noop-pyric"),
+              "front_dryrun": CpuProbe(emulators["main"], "noop")}
+    for other in SIDE_EMULATORS:
+        if other in emulators:
+            probes[f"emulator_http_{other}"] = CpuProbe(emulators[other], "iris")
+            probes[f"noop_http_{other}"] = CpuProbe(emulators[other], "noop")
+    probes[CONSOLE_KIND] = CpuProbe(emulators["main"], "iris")
+    if UNOBSERVED_KIND in kinds:
+        probes[UNOBSERVED_KIND] = CpuProbe(emulators["main"], UNOBSERVED)
+    return probes
+
+
 def warm_latency(emulators: dict[str, EmulatorThread], sinks: dict[str, ReportSink],
                  functions: dict[str, FunctionSettings], requests: int) -> dict[str, Any]:
     for key, emu in emulators.items():
@@ -404,16 +427,7 @@ def warm_latency(emulators: dict[str, EmulatorThread], sinks: dict[str, ReportSi
     else:
         emulators["main"].remove_function(UNOBSERVED)
     kinds, close = warm_calls(emulators, functions["iris"])
-    probes = {"emulator_http": CpuProbe(emulators["main"], "iris"),
-              "noop_http": CpuProbe(emulators["main"], "noop"),
-              "noop_pyric_http": CpuProbe(emulators["main"], "noop-pyric"),
-              "front_dryrun": CpuProbe(emulators["main"], "noop")}
-    if "asyncio" in emulators:
-        probes["emulator_http_asyncio"] = CpuProbe(emulators["asyncio"], "iris")
-        probes["noop_http_asyncio"] = CpuProbe(emulators["asyncio"], "noop")
-    probes[CONSOLE_KIND] = CpuProbe(emulators["main"], "iris")
-    if UNOBSERVED_KIND in kinds:
-        probes[UNOBSERVED_KIND] = CpuProbe(emulators["main"], UNOBSERVED)
+    probes = cpu_probes(emulators, kinds)
     console: ConsoleClient | None = ConsoleClient(emulators["main"])
     try:
         console.connect()
@@ -438,15 +452,17 @@ def warm_latency(emulators: dict[str, EmulatorThread], sinks: dict[str, ReportSi
     main = sinks["main"].durations
     result["environment_duration"] = {
         name: summary(main.get(name, [0.0])) for name in ("iris", "noop", "noop-pyric")}
-    if "asyncio" in sinks:
-        result["environment_duration"]["noop (asyncio loop)"] = summary(
-            sinks["asyncio"].durations.get("noop", [0.0]))
+    for other, label in (("asyncio", "noop (asyncio loop)"), ("streams", "noop (asyncio streams)")):
+        if other in sinks:
+            result["environment_duration"][label] = summary(
+                sinks[other].durations.get("noop", [0.0]))
     # CPU per request (us): robust where the machine's load makes latency noisy
     result["cpu_us_per_request"] = {
         kind: {"emulator_loop": round(loop / 1000 / len(samples[kind]), 1),
                "environment": round(envs / 1000 / len(samples[kind]), 1)}
         for kind, (loop, envs) in cpu.items() if samples[kind]}
     result["event_loop"] = getattr(emulators["main"].emulator, "event_loop", "asyncio")
+    result["http"] = getattr(emulators["main"].emulator, "http", "streams")
     result["memory_mb"] = functions["iris"].memory_mb
     result["floor"] = floor_split(result)
     result["goal_p50_overhead_ms"] = 0.5
@@ -916,8 +932,8 @@ def drop_function(emu: EmulatorThread, name: str) -> None:
 
 
 def throughput(emu: EmulatorThread, settings: FunctionSettings, model_file: Path,
-               workdir: Path, seconds: float, warmup_s: float, with_mlserver: bool
-               ) -> dict[str, Any]:
+               workdir: Path, seconds: float, warmup_s: float, with_mlserver: bool,
+               streams: EmulatorThread | None = None) -> dict[str, Any]:
     """wrk at each concurrency, the emulator then MLServer, so that a change in the machine's
     load between levels hits both alike. The function is added afresh for each level with
     that many warm environments, and removed before MLServer's turn: idle environments still
@@ -933,39 +949,26 @@ def throughput(emu: EmulatorThread, settings: FunctionSettings, model_file: Path
         server, ml = start_mlserver(workdir, model_file, session_options(settings))
     try:
         limit = max(CONCURRENCY)
-        port = emu.emulator.port
         body = json.dumps(IRIS_EVENT).encode()
-        url = f"http://127.0.0.1:{port}/fn/iris/"
-        emulator: dict[str, Any] = {"url": url, "reserved_concurrency": limit, "runs": [],
-                                    "memory_mb": settings.memory_mb,
-                                    "event_loop": getattr(emu.emulator, "event_loop",
-                                                          "asyncio")}
+
+        def record(side: EmulatorThread) -> dict[str, Any]:
+            return {"url": f"{side.url}/fn/iris/", "reserved_concurrency": limit, "runs": [],
+                    "memory_mb": settings.memory_mb,
+                    "event_loop": getattr(side.emulator, "event_loop", "asyncio"),
+                    "http": getattr(side.emulator, "http", "streams")}
+        emulator = record(emu)
+        # the lever's baseline in turn with the emulator at each level: asyncio streams
+        sides = [(emu, emulator)]
+        if streams is not None:
+            sides.append((streams, record(streams)))
         for connections in CONCURRENCY:
-            # a 60 s timeout: 16 cold starts at once on a loaded 2-core machine can run past
-            # the 10 s init limit, and Lambda then retries the init inside the invocation,
-            # under the function's timeout; only the warm environments are measured
-            emu.add_function(dataclasses.replace(settings, reserved_concurrency=limit,
-                                                 timeout_s=max(settings.timeout_s, 60)))
-            try:
-                prewarm(port, "/fn/iris/", body, connections)
-                check_answer(*http_post(port, "/fn/iris/", body), "Function URL")
-                wrk_run(url, IRIS_EVENT, connections, warmup_s)
-                time.sleep(0.5)  # let the warm-up's last invocations finish (or they hold envs)
-                before = env_invocations(emu, "iris")
-                result = wrk_run(url, IRIS_EVENT, connections, seconds)
-                after = env_invocations(emu, "iris")
-            except RuntimeError as exc:  # this level is said; the others are still measured
-                emulator.setdefault("failed", {})[str(connections)] = str(exc)[:500]
-                log(f"emulator c={connections} FAILED: {str(exc)[:300]}")
-                continue
-            finally:
-                drop_function(emu, "iris")
-            result["environments_used"] = sum(1 for env, n in after.items()
-                                              if n > before.get(env, 0))
-            result["environments_total"] = len(after)
-            emulator["runs"].append(result)
-            log(f"emulator c={connections}: {result['req_per_s']} req/s, p50 "
-                f"{result['p50_ms']} ms, {result['environments_used']} environments")
+            for side, rec in sides:
+                run = emulator_level(side, settings, limit, body, connections, seconds,
+                                     warmup_s, rec)
+                if run is not None:
+                    log(f"emulator ({rec['http']}) c={connections}: "
+                        f"{run['req_per_s']} req/s, p50 {run['p50_ms']} ms, "
+                        f"{run['environments_used']} environments")
             if server is not None:
                 try:
                     wrk_run(ml["url"], IRIS_V2, connections, warmup_s)
@@ -986,7 +989,43 @@ def throughput(emu: EmulatorThread, settings: FunctionSettings, model_file: Path
     finally:
         if server is not None:
             server.stop()
-    return {"emulator": emulator, "mlserver": ml}
+    out = {"emulator": emulator, "mlserver": ml}
+    if len(sides) > 1:
+        out["emulator_streams"] = sides[1][1]
+    return out
+
+
+def emulator_level(emu: EmulatorThread, settings: FunctionSettings, limit: int, body: bytes,
+                   connections: int, seconds: float, warmup_s: float,
+                   emulator: dict[str, Any]) -> dict[str, Any] | None:
+    """One wrk run of the emulator at ``connections``, appended to ``emulator["runs"]``; None
+    (and the failure in ``emulator["failed"]``) when it failed. The function is added with
+    that many warm environments and dropped after."""
+    port = emu.emulator.port
+    # a 60 s timeout: 16 cold starts at once on a loaded 2-core machine can run past
+    # the 10 s init limit, and Lambda then retries the init inside the invocation,
+    # under the function's timeout; only the warm environments are measured
+    emu.add_function(dataclasses.replace(settings, reserved_concurrency=limit,
+                                         timeout_s=max(settings.timeout_s, 60)))
+    try:
+        prewarm(port, "/fn/iris/", body, connections)
+        check_answer(*http_post(port, "/fn/iris/", body), "Function URL")
+        wrk_run(emulator["url"], IRIS_EVENT, connections, warmup_s)
+        time.sleep(0.5)  # let the warm-up's last invocations finish (or they hold envs)
+        before = env_invocations(emu, "iris")
+        result = wrk_run(emulator["url"], IRIS_EVENT, connections, seconds)
+        after = env_invocations(emu, "iris")
+    except RuntimeError as exc:  # this level is said; the others are still measured
+        emulator.setdefault("failed", {})[str(connections)] = str(exc)[:500]
+        log(f"emulator c={connections} FAILED: {str(exc)[:300]}")
+        return None
+    finally:
+        drop_function(emu, "iris")
+    result["environments_used"] = sum(1 for env, n in after.items()
+                                      if n > before.get(env, 0))
+    result["environments_total"] = len(after)
+    emulator["runs"].append(result)
+    return result
 
 
 def throughput_summary(tput: dict[str, Any]) -> dict[str, Any]:
@@ -1123,7 +1162,8 @@ def table_warm(warm: dict[str, Any], out: list[str]) -> None:
         return
     out.append("\n1. Warm invoke, iris, sequential, one keep-alive connection "
                f"({warm['in_process']['n']} requests each, alternating blocks of 50; "
-               f"event loop {warm['event_loop']}, functions at {warm['memory_mb']} MB)")
+               f"event loop {warm['event_loop']}, HTTP {warm.get('http', 'streams')}, "
+               f"functions at {warm['memory_mb']} MB)")
     out.append(f"   {'path':48s} {'p50 ms':>8s} {'p99 ms':>8s} {'+p50 ms':>8s} "
                f"{'+p99 ms':>8s}")
     labels = [("in_process", "in-process App.handle (baseline)"),
@@ -1136,6 +1176,8 @@ def table_warm(warm: dict[str, Any], out: list[str]) -> None:
               ("iris_1thread_http", "  diag: iris, onnxruntime 1 thread"),
               ("emulator_http_asyncio", "  lever: iris on asyncio's loop (no uvloop)"),
               ("noop_http_asyncio", "  lever: do-nothing on asyncio's loop"),
+              ("emulator_http_streams", "  lever: iris, asyncio streams (no httptools)"),
+              ("noop_http_streams", "  lever: do-nothing, asyncio streams"),
               (UNOBSERVED_KIND, "emulator Invoke API, console record off"),
               (CONSOLE_KIND, "emulator Invoke API, console open (live)")]
     for key, label in labels:
@@ -1197,6 +1239,18 @@ def table_cold(cold: dict[str, Any], out: list[str]) -> None:
                 out.append("   " + cold_start.gain_line(model, cold[model]["build_optimisation"]))
 
 
+def table_http_lever(tput: dict[str, Any], out: list[str]) -> None:
+    """The httptools lever: the emulator on asyncio streams, run in turn at each level."""
+    streams = {r["concurrency"]: r for r in tput.get("emulator_streams", {}).get("runs", [])}
+    for run in tput["emulator"]["runs"]:
+        old = streams.get(run["concurrency"])
+        if old and old["req_per_s"]:
+            out.append(f"   lever c={run['concurrency']}: {tput['emulator']['http']} "
+                       f"{run['req_per_s']:.0f} req/s p99 {run['p99_ms']:.2f} ms vs asyncio "
+                       f"streams {old['req_per_s']:.0f} req/s p99 {old['p99_ms']:.2f} ms: "
+                       f"{run['req_per_s'] / old['req_per_s']:.3f}x")
+
+
 def table_throughput(tput: dict[str, Any], out: list[str]) -> None:
     if tput:
         out.append("\n3. Throughput, iris, wrk -t1, "
@@ -1225,6 +1279,7 @@ def table_throughput(tput: dict[str, Any], out: list[str]) -> None:
             out.append(row)
         out.append("   (p50 in ms; envs = emulator environments that served requests; "
                    "err = non-2xx + socket errors)")
+        table_http_lever(tput, out)
         for level, why in tput["emulator"].get("failed", {}).items():
             out.append(f"   emulator c={level} FAILED: {why[:300]}")
         if "skipped" in ml:
@@ -1277,6 +1332,19 @@ def print_table(results: dict[str, Any]) -> None:
 # --- main ---------------------------------------------------------------------------------
 
 
+def add_side_emulators(stack: contextlib.ExitStack, emulators: dict[str, EmulatorThread],
+                       sinks: dict[str, ReportSink]) -> None:
+    """Beside "main", an emulator one lever back for each lever "main" has on: asyncio's
+    loop instead of uvloop, asyncio streams instead of httptools (SIDE_EMULATORS)."""
+    main = emulators["main"].emulator
+    sides = {"asyncio": ({"loop": "asyncio"}, getattr(main, "event_loop", "") == "uvloop"),
+             "streams": ({"http": "streams"}, getattr(main, "http", "") == "protocol")}
+    for name, (options, applies) in sides.items():
+        if applies:
+            sinks[name] = ReportSink()
+            emulators[name] = stack.enter_context(EmulatorThread(sink=sinks[name], **options))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="the emulator against its baselines")
     parser.add_argument("--quick", action="store_true", help="fewer samples, 5 s wrk runs")
@@ -1327,10 +1395,7 @@ def main() -> None:
             sinks = {"main": ReportSink()}
             with contextlib.ExitStack() as stack:
                 emulators = {"main": stack.enter_context(EmulatorThread(sink=sinks["main"]))}
-                if getattr(emulators["main"].emulator, "event_loop", "") == "uvloop":
-                    sinks["asyncio"] = ReportSink()
-                    emulators["asyncio"] = stack.enter_context(
-                        EmulatorThread(sink=sinks["asyncio"], loop="asyncio"))
+                add_side_emulators(stack, emulators, sinks)
                 results["warm_latency"] = warm_latency(emulators, sinks, functions, requests)
             summaries.update(warm_summary(results["warm_latency"]))
         if "cold" not in args.skip:
@@ -1356,10 +1421,16 @@ def main() -> None:
         if "throughput" not in args.skip:
             log("3. throughput")
             try:
-                with EmulatorThread(sink=lambda _: None) as emu:
+                with contextlib.ExitStack() as stack:
+                    emu = stack.enter_context(EmulatorThread(sink=lambda _: None))
+                    # the httptools lever's baseline, in turn with it (asyncio streams)
+                    streams = (stack.enter_context(EmulatorThread(sink=lambda _: None,
+                                                                  http="streams"))
+                               if getattr(emu.emulator, "http", "") == "protocol" else None)
                     iris_shipped = cold_start.onnx_pair(tmp / "iris", Path(iris.task_dir))[1]
                     results["throughput"] = throughput(emu, iris, iris_shipped, tmp, seconds,
-                                                       warmup_s, not args.no_mlserver)
+                                                       warmup_s, not args.no_mlserver,
+                                                       streams)
                 summaries.update(throughput_summary(results["throughput"]))
             except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
                 failed["throughput"] = f"{type(exc).__name__}: {str(exc)[:500]}"

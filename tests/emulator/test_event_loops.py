@@ -1,9 +1,11 @@
-"""The emulator on either event loop: uvloop (when installed, the default) and asyncio's own.
+"""The emulator on either event loop: uvloop (when installed, the default) and asyncio's own;
+and on either HTTP path: httptools with an asyncio.Protocol (when installed, the default) and
+asyncio streams with the pure-Python parser.
 
-uvloop is an optional dependency (``modelambda[fast]``) chosen for speed
-(``eventloop.py``); asyncio's loop is what runs without it. The same behaviours must hold
-on both: invoke, Function URL with a query, an Event invoke, a timeout that kills the
-environment and a fresh one after it.
+uvloop and httptools are optional dependencies (``modelambda[fast]``) chosen for speed
+(``eventloop.py``, ``httpproto.py``); asyncio's loop and streams are what run without them.
+The same behaviours must hold on each: invoke, Function URL with a query, an Event invoke, a
+timeout that kills the environment and a fresh one after it.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from collections.abc import Callable
 
 import pytest
 
-from modelambda.local import eventloop
+from modelambda.local import eventloop, httpproto
 from modelambda.local.emulator import EmulatorThread
 from modelambda.local.httpserver import HttpRequest
 from modelambda.local.settings import FunctionSettings
@@ -51,20 +53,33 @@ def _loops() -> list[str]:
     return loops
 
 
-@pytest.mark.parametrize("loop", _loops())
+def _combinations() -> list[tuple[str, str]]:
+    """(loop, HTTP path): asyncio's loop with streams (nothing optional installed), each
+    installed lever on uvloop, and streams on uvloop (the httptools lever's baseline)."""
+    combos = [(eventloop.ASYNCIO, httpproto.STREAMS)]
+    fast = _loops()[-1]
+    combos.append((fast, httpproto.http_kind()))
+    if httpproto.http_kind() == httpproto.PROTOCOL:
+        combos.append((fast, httpproto.STREAMS))
+    return sorted(set(combos))
+
+
+@pytest.mark.parametrize(("loop", "http"), _combinations())
 def test_the_emulator_behaves_alike_on_each_event_loop(
-        loop: str, make_function: Callable[..., FunctionSettings]) -> None:
+        loop: str, http: str, make_function: Callable[..., FunctionSettings]) -> None:
     lines: list[str] = []
-    with EmulatorThread(sink=lines.append, loop=loop, idle_timeout_s=60) as emu:
+    with EmulatorThread(sink=lines.append, loop=loop, http=http, idle_timeout_s=60) as emu:
         assert emu.emulator.event_loop == loop
         assert emu.describe()["event_loop"] == loop
-        emu.add_function(make_function(CODE, name=f"fn-{loop}", timeout_s=1))
+        assert emu.describe()["http"] == http
+        name = f"fn-{loop}-{http}"
+        emu.add_function(make_function(CODE, name=name, timeout_s=1))
         port = emu.emulator.port
-        path = f"/2015-03-31/functions/fn-{loop}/invocations"
+        path = f"/2015-03-31/functions/{name}/invocations"
 
         status, body = _post(port, path, {"n": 1})
         assert status == 200 and body["got"] == {"n": 1}
-        status, body = _post(port, f"/fn/fn-{loop}/a%20b?x=1&x=2", {"n": 2})
+        status, body = _post(port, f"/fn/{name}/a%20b?x=1&x=2", {"n": 2})
         assert status == 200
         assert body["got"]["rawPath"] == "/a b"
         assert body["got"]["queryStringParameters"] == {"x": "1,2"}
@@ -96,6 +111,22 @@ def test_the_loop_is_chosen_by_name_or_environment(monkeypatch: pytest.MonkeyPat
         eventloop.loop_kind()
     monkeypatch.delenv(eventloop.ENV_VAR)
     assert eventloop.loop_kind() == _loops()[-1]  # uvloop whenever it is installed
+
+
+def test_the_http_path_is_chosen_by_name_or_environment(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(httpproto.ENV_VAR, "streams")
+    assert httpproto.http_kind() == httpproto.STREAMS
+    monkeypatch.setenv(httpproto.ENV_VAR, "h2")
+    with pytest.raises(ValueError, match="MODELAMBDA_HTTP='h2'"):
+        httpproto.http_kind()
+    monkeypatch.delenv(httpproto.ENV_VAR)
+    try:
+        import httptools as _  # noqa: F401
+        expected = httpproto.PROTOCOL
+    except ImportError:
+        expected = httpproto.STREAMS
+    assert httpproto.http_kind() == expected  # httptools' path whenever it is installed
 
 
 @pytest.mark.parametrize("target", [

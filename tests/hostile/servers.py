@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from modelambda.local import httpproto
 from modelambda.local.emulator import EmulatorThread
 from modelambda.local.httpserver import HttpRequest, HttpResponse, HttpServer
 
@@ -20,9 +21,11 @@ class EchoServer:
     """A bare ``HttpServer`` on its own event loop thread, answering every request with
     ``response`` (by default 200 and the request's method, path and body length as JSON)."""
 
-    def __init__(self, response: HttpResponse | None = None, **options: Any) -> None:
+    def __init__(self, response: HttpResponse | None = None, http: str | None = None,
+                 **options: Any) -> None:
         self.response = response
         self.loop = asyncio.new_event_loop()
+        httpproto.choose_for_loop(self.loop, http)  # None: as the emulator would choose
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.thread.start()
         self.server = HttpServer(self._handle, **options)

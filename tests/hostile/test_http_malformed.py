@@ -20,17 +20,23 @@ from collections.abc import Iterator
 import pytest
 from hypothesis import given
 
+from modelambda.local import httpproto
 from modelambda.local.httpserver import HttpResponse
 from tests.hostile.fuzz import Tally
 from tests.hostile.malformed import GOOD, MALFORMED, check_raw_answer, damaged_request
 from tests.hostile.servers import EchoServer, http_exchange, open_emulator
 
+# the bare server on each path it has (httpproto.py): httptools' when installed, and streams
+PATHS = sorted({httpproto.http_kind(), httpproto.STREAMS})
 
-@pytest.fixture(scope="module", params=["httpserver", "emulator"])
+
+@pytest.fixture(scope="module", params=[*(f"httpserver-{p}" for p in PATHS), "emulator"])
 def server(request: pytest.FixtureRequest) -> Iterator[tuple[str, int]]:
-    """(host, port) of a real server: the bare HttpServer, or the emulator's front door."""
-    if request.param == "httpserver":
-        with EchoServer(read_timeout_s=1.0) as echo:
+    """(host, port) of a real server: the bare HttpServer on one of its paths, or the
+    emulator's front door."""
+    if request.param.startswith("httpserver-"):
+        with EchoServer(read_timeout_s=1.0, http=request.param.split("-", 1)[1]) as echo:
+            assert echo.server.kind == request.param.split("-", 1)[1]
             yield "127.0.0.1", echo.port
     else:
         with open_emulator(read_timeout_s=1.0) as emu:
@@ -120,12 +126,13 @@ def test_a_slow_client_holds_nothing_up_and_is_timed_out(server: tuple[str, int]
             sock.close()
 
 
-def test_a_header_cannot_split_the_response() -> None:
+@pytest.mark.parametrize("path", PATHS)
+def test_a_header_cannot_split_the_response(path: str) -> None:
     """A function that puts CR/LF in a header value (e.g. echoing client input) must not
     inject headers or a second response: the header is dropped."""
     response = HttpResponse(200, b"{}", [("X-Echo", "a\r\nSet-Cookie: stolen=1"),
                                          ("X-Fine", "yes")])
-    with EchoServer(response=response) as echo:
+    with EchoServer(response=response, http=path) as echo:
         status, headers, _ = http_exchange(("127.0.0.1", echo.port), GOOD)
     assert status == 200
     assert "set-cookie" not in headers and "x-echo" not in headers

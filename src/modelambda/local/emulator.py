@@ -15,7 +15,7 @@ from concurrent.futures import Future
 from typing import Any
 
 from modelambda import limits
-from modelambda.local import cgroups
+from modelambda.local import cgroups, httpproto
 from modelambda.local.console import Console, Service
 from modelambda.local.errorlog import log_exception
 from modelambda.local.eventloop import new_event_loop, running_kind
@@ -33,8 +33,12 @@ def print_sink(line: str) -> None:
 class Emulator:
     def __init__(self, host: str = "127.0.0.1", port: int = 0, *, max_environments: int = 8,
                  idle_timeout_s: float = 300.0, sink: Callable[[str], None] = print_sink,
-                 tmp_root: str | None = None, cgroups: bool | None = None) -> None:
+                 tmp_root: str | None = None, cgroups: bool | None = None,
+                 http: str | None = None) -> None:
         self.host = host
+        # "streams" or "protocol" (httpproto.py): None, $MODELAMBDA_HTTP or the default
+        self.http_requested = http
+        self.http = ""  # the path its HTTP servers run on, once started
         # a control group per environment: None when available, False off, True required
         # (a function's own setting wins; MODELAMBDA_CGROUPS=off switches them off)
         self.use_cgroups = cgroups
@@ -63,7 +67,9 @@ class Emulator:
         return f"http://{self.host}:{self.server.port}"
 
     async def start(self) -> None:
-        self.event_loop = running_kind(asyncio.get_running_loop())  # for /health
+        loop = asyncio.get_running_loop()
+        self.event_loop = running_kind(loop)  # for /health
+        self.http = httpproto.choose_for_loop(loop, self.http_requested)
         await self.server.start()
 
     def add_function(self, settings: FunctionSettings, models: Iterable[str] = (),
@@ -100,7 +106,7 @@ class Emulator:
         modes = {f["sandbox"] for f in functions} or {sandbox_mode(None)}
         groups = {f["cgroups"] for f in functions} or {self.default_cgroup_mode()}
         return {"status": "ok", "url": self.url,
-                "event_loop": self.event_loop,
+                "event_loop": self.event_loop, "http": self.http,
                 "sandbox": modes.pop() if len(modes) == 1 else "mixed",
                 "cgroups": groups.pop() if len(groups) == 1 else "mixed",
                 "cgroups_detail": cgroups.detection().detail, "functions": functions}

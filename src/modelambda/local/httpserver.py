@@ -5,6 +5,9 @@ connection; a Runtime API behind it answered in ~44 ms until Nagle's algorithm w
 (Nagle's algorithm meeting delayed ACKs, RFC 896 and RFC 1122 4.2.3.2; measured here with
 awslambdaric 4.2.2 on loopback). Both of the emulator's HTTP surfaces are latency-critical, so this
 parses the little HTTP/1.1 they need directly on asyncio streams and sets TCP_NODELAY.
+When httptools is installed (``modelambda[fast]``) the same server runs as an
+``asyncio.Protocol`` with httptools' C parser instead (``httpproto.py``, same rules);
+``MODELAMBDA_HTTP=streams`` keeps this module's path.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import asyncio
 import json
 import socket
 from collections.abc import Awaitable, Callable
+from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from modelambda.local.errorlog import log_exception
@@ -237,13 +241,24 @@ class HttpServer:
         self.max_body = max_body
         self.too_large = too_large or HttpResponse(413, b"request body too large")
         self._server: asyncio.Server | None = None
-        self._connections: set[asyncio.StreamWriter] = set()
-        self._busy: set[asyncio.StreamWriter] = set()  # between a request and its response
+        # StreamWriters, or httpproto's connections: both have close()
+        self._connections: set[Any] = set()
+        self._busy: set[Any] = set()  # between a request and its response
         self._closing = False
+        self.kind = ""  # httpproto.STREAMS or PROTOCOL, once started
 
     async def start(self) -> None:
-        self._server = await asyncio.start_server(self._connection, self.host, self.port,
-                                                  reuse_address=True, limit=1024 * 1024)
+        from modelambda.local import httpproto  # it imports this module
+
+        loop = asyncio.get_running_loop()
+        self.kind = httpproto.kind_for_loop(loop)
+        if self.kind == httpproto.PROTOCOL:
+            self._server = await loop.create_server(
+                lambda: httpproto._Connection(self), self.host, self.port,
+                reuse_address=True)
+        else:
+            self._server = await asyncio.start_server(self._connection, self.host, self.port,
+                                                      reuse_address=True, limit=1024 * 1024)
         self.port = self._server.sockets[0].getsockname()[1]
 
     async def stop(self, drain_s: float = 0.0) -> None:
