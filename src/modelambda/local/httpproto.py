@@ -125,6 +125,7 @@ class _Connection(asyncio.Protocol):
         self.stopped = False  # nothing more is parsed (an error, an upgrade, the end)
         self.eof = False
         self.timer: asyncio.TimerHandle | None = None
+        self.unparsed = 0  # bytes received since the last head was complete
         self.paused = False
         self._drain: asyncio.Future[None] | None = None
         self._write_paused = False
@@ -188,8 +189,17 @@ class _Connection(asyncio.Protocol):
             return
         if self.stopped:
             return
+        if not self.in_body:
+            # httptools buffers a header's name and value until the field ends: bytes of a
+            # head still unfinished are counted here, so that one endless field is a 431
+            self.unparsed += len(data)
         try:
             self.parser.feed_data(data)
+            if not self.in_body and self.unparsed > MAX_HEAD_BYTES + len(data):
+                raise BadRequest(f"request head over {MAX_HEAD_BYTES} bytes", 431)
+        except BadRequest as exc:
+            self.stopped = True
+            self.queue.append((None, (exc.status, f"bad request: {exc}")))
         except self._upgrade:
             self.stopped = True  # no protocol upgrades: answer what came, then close
         except self._errors as exc:  # the callbacks' own exceptions come wrapped
@@ -258,6 +268,7 @@ class _Connection(asyncio.Protocol):
             raise _TooLarge
         self.limit_passed = length is not None and length > self.server.max_body
         self.in_body = True
+        self.unparsed = 0
         if headers.get("expect", "").lower() == "100-continue" and not self.queue \
                 and self.task is None:
             self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
