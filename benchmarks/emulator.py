@@ -961,8 +961,9 @@ def throughput(emu: EmulatorThread, settings: FunctionSettings, model_file: Path
         sides = [(emu, emulator)]
         if streams is not None:
             sides.append((streams, record(streams)))
-        for connections in CONCURRENCY:
-            for side, rec in sides:
+        for level, connections in enumerate(CONCURRENCY):
+            # which side goes first alternates, so that a drift in load hits both alike
+            for side, rec in sides if level % 2 == 0 else sides[::-1]:
                 run = emulator_level(side, settings, limit, body, connections, seconds,
                                      warmup_s, rec)
                 if run is not None:
