@@ -21,7 +21,10 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 SHOTS_ENV = "MODELAMBDA_CONSOLE_SHOTS"
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: Playwright's sync API keeps its asyncio loop registered as the main
+# thread's running loop while it is open, so a later test's asyncio.run() would fail with
+# "cannot be called from a running event loop" (seen in CI).
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     if not os.path.exists(CHROMIUM):
         pytest.fail(f"{CHROMIUM} is missing (apt-get install chromium): .ci/run installs it")
