@@ -23,12 +23,12 @@ from modelambda.local.errorlog import log_exception
 from modelambda.local.httpserver import (
     MAX_HEAD_BYTES,
     MAX_HEADERS,
-    REASONS,
     BadRequest,
     HttpRequest,
     StreamResponse,
     body_framing,
     encode_response,
+    encode_stream_head,
     error_response,
     internal_error,
 )
@@ -365,10 +365,7 @@ class _Connection(asyncio.Protocol):
             log_exception(f"{request.method} {request.target} on port {server.port}", exc)
             response = internal_error(exc)
         if isinstance(response, StreamResponse):
-            lines = [f"HTTP/1.1 {response.status} {REASONS.get(response.status, 'Unknown')}",
-                     *(f"{name}: {value}" for name, value in response.headers),
-                     "Connection: close"]
-            self.transport.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1", "replace"))
+            self.transport.write(encode_stream_head(response))
             await response.stream(_Writer(self))  # type: ignore[arg-type]
             return False
         keep_alive = keep_alive and not server._closing

@@ -194,15 +194,24 @@ async def _read_body(reader: asyncio.StreamReader, headers: dict[str, str],
     return body if length <= limit else None
 
 
-def encode_response(response: HttpResponse, keep_alive: bool) -> bytes:
-    head = [f"HTTP/1.1 {response.status} {REASONS.get(response.status, 'Unknown')}"]
+def _head(status: int, headers: list[tuple[str, str]], *extra: str) -> bytes:
+    head = [f"HTTP/1.1 {status} {REASONS.get(status, 'Unknown')}"]
     # a header a function returns must not split the response (CR, LF or NUL in it): dropped
-    head += [f"{name}: {value}" for name, value in response.headers
+    head += [f"{name}: {value}" for name, value in headers
              if not _UNSAFE.intersection(name + value)]
-    head.append(f"Content-Length: {len(response.body)}")
-    if not keep_alive:
-        head.append("Connection: close")
-    return ("\r\n".join(head) + "\r\n\r\n").encode("latin-1", "replace") + response.body
+    head += extra
+    return ("\r\n".join(head) + "\r\n\r\n").encode("latin-1", "replace")
+
+
+def encode_response(response: HttpResponse, keep_alive: bool) -> bytes:
+    extra = () if keep_alive else ("Connection: close",)
+    return _head(response.status, response.headers,
+                 f"Content-Length: {len(response.body)}", *extra) + response.body
+
+
+def encode_stream_head(response: StreamResponse) -> bytes:
+    """The head of a streamed answer (server-sent events): no length, the connection closes."""
+    return _head(response.status, response.headers, "Connection: close")
 
 
 _UNSAFE = frozenset("\r\n\0")
@@ -359,10 +368,7 @@ class HttpServer:
             log_exception(f"{method} {target} on port {self.port}", exc)
             response = internal_error(exc)
         if isinstance(response, StreamResponse):
-            lines = [f"HTTP/1.1 {response.status} {REASONS.get(response.status, 'Unknown')}",
-                     *(f"{name}: {value}" for name, value in response.headers),
-                     "Connection: close"]
-            writer.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1", "replace"))
+            writer.write(encode_stream_head(response))
             await response.stream(writer)
             return False
         keep_alive = keep_alive and not self._closing
