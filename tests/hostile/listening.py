@@ -6,24 +6,7 @@ import os
 import socket
 import struct
 
-
-def descendants(pid: int) -> list[int]:
-    """``pid`` and every process under it."""
-    found, queue = [], [pid]
-    while queue:
-        current = queue.pop()
-        found.append(current)
-        try:
-            tasks = os.listdir(f"/proc/{current}/task")
-        except OSError:
-            continue
-        for task in tasks:
-            try:
-                with open(f"/proc/{current}/task/{task}/children") as handle:
-                    queue += [int(child) for child in handle.read().split()]
-            except OSError:
-                continue
-    return found
+from modelambda.local.procfs import descendants
 
 
 def _socket_inodes(pid: int) -> set[int]:
