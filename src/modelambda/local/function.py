@@ -357,8 +357,8 @@ class Function:
 
     async def submit_event(self, payload: bytes, request_id: str, version: str = LATEST,
                            function_arn: str = "") -> None:
-        """Accept an Event invoke: on disk (fsynced) when this returns, then run. The write
-        (two fsyncs, a few ms on a disk) runs on a thread: other requests go on meanwhile."""
+        """Accept an Event invoke: on disk (flushed) when this returns, then run. The write
+        (one fdatasync, a few ms on a disk) runs on a thread: other requests go on meanwhile."""
         event = QueuedEvent(request_id, payload, version, function_arn, time.time())
         if self._queue is not None:
             await asyncio.to_thread(self._queue.add, event)
@@ -392,8 +392,8 @@ class Function:
                 self._write_failure(payload, request_id, result, event.attempts,
                                     "RetriesExhausted", version)
                 break
-            if self._queue is not None:
-                self._queue.update(event)
+            if self._queue is not None:  # flushed too: on a thread, not on the loop
+                await asyncio.to_thread(self._queue.update, event)
             delays = self.settings.event_retry_delays_s
             await asyncio.sleep(delays[min(event.attempts - 1, len(delays) - 1)]
                                 if delays else 0)
